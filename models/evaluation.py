@@ -1,0 +1,162 @@
+"""Offline evaluation with the definitions of ``shared/bench/autocomplete_eval.py``,
+calling the completion engine directly instead of over HTTP.
+
+next-word  at every word position, the 3 best next words for the words before it;
+prefix     the same with the first character of the word typed (words of 1 char skipped);
+KSR        keystroke savings with 3 suggestions, typing character by character;
+KSR keys   the same in keyboard keys: Hangul jamo by jamo on 2-beolsik, the
+           engine seeing each half-typed screen;
+BPC        −log2 P of each sentence as a whole (end included) over its characters + 1.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from models.completion import CompletionEngine
+from models.hangul import screens
+
+K = 3  # suggestions per request, as in the shared benchmark
+
+Suggest = Callable[[str], list[str]]
+
+
+def sample_sentences(lines: list[str], count: int, seed: int = 0) -> list[list[str]]:
+    """The shared benchmark's sample: ``random.Random(seed).sample`` of the non-blank lines,
+    split into words."""
+    lines = [line for line in lines if line.strip()]
+    return [line.split() for line in random.Random(seed).sample(lines, min(count, len(lines)))]
+
+
+@dataclass
+class Hits:
+    """hit@1 and hit@3 counters."""
+
+    n: int = 0
+    top1: int = 0
+    top3: int = 0
+
+    def add(self, target: str, offered: list[str]) -> None:
+        """Count one position."""
+        self.n += 1
+        self.top1 += offered[:1] == [target]
+        self.top3 += target in offered[:K]
+
+    def figures(self) -> dict[str, float]:
+        """Rates over the positions counted."""
+        return {"positions": self.n, "hit@1": self.top1 / max(self.n, 1),
+                "hit@3": self.top3 / max(self.n, 1)}
+
+
+@dataclass
+class Timer:
+    """Wall time of every suggestion request, in ms."""
+
+    ms: list[float] = field(default_factory=list)
+
+    def wrap(self, suggest: Suggest) -> Suggest:
+        """``suggest``, timed."""
+        def timed(text: str) -> list[str]:
+            t0 = time.perf_counter()
+            out = suggest(text)
+            self.ms.append((time.perf_counter() - t0) * 1000)
+            return out
+        return timed
+
+    def figures(self) -> dict[str, float]:
+        """p50, p95, p99 and max of the times."""
+        if not self.ms:
+            return {"count": 0}
+        s = sorted(self.ms)
+        q = lambda p: s[min(len(s) - 1, int(p * (len(s) - 1) + 0.5))]  # noqa: E731
+        return {"count": len(s), "p50": q(0.5), "p95": q(0.95), "p99": q(0.99), "max": s[-1]}
+
+
+def ksr_chars(suggest: Suggest, words: list[str]) -> int:
+    """Keystrokes to enter ``" ".join(words)`` with 3 suggestions before each character."""
+    keys = 0
+    for i, word in enumerate(words):
+        context = " ".join(words[:i]) + (" " if i else "")
+        for typed in range(len(word)):
+            keys += 1  # accept the suggestion, or type the next character
+            if word in suggest(context + word[:typed]):
+                break
+        else:
+            keys += i < len(words) - 1  # the space typed by hand
+    return keys
+
+
+def ksr_keys(suggest: Suggest, words: list[str]) -> tuple[int, int]:
+    """(keys used, keys without suggestions), Hangul typed jamo by jamo."""
+    used = total = 0
+    for i, word in enumerate(words):
+        context = " ".join(words[:i]) + (" " if i else "")
+        shown = ["", *screens(word)[:-1]]  # the screen before each key
+        space = i < len(words) - 1
+        total += len(shown) + space
+        for screen in shown:
+            used += 1
+            if word in suggest(context + screen):
+                break
+        else:
+            used += space
+    return used, total
+
+
+def evaluate(engine: CompletionEngine, sentences: list[list[str]], bpc: bool = True,
+             progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """All figures of the shared benchmark for ``engine`` on ``sentences``."""
+    timer = Timer()
+    suggest = timer.wrap(lambda text: [c.text for c in engine.complete(text, k=K)])
+    next_word, prefix = Hits(), Hits()
+    keys = chars = words = used = total = 0
+    for s, ws in enumerate(sentences, 1):
+        for i, word in enumerate(ws):
+            context = " ".join(ws[:i]) + (" " if i else "")
+            next_word.add(word, suggest(context))
+            if len(word) > 1:
+                prefix.add(word, suggest(context + word[0]))
+        keys += ksr_chars(suggest, ws)
+        u, t = ksr_keys(suggest, ws)
+        used, total = used + u, total + t
+        chars += len(" ".join(ws))
+        words += len(ws)
+        if progress:
+            progress(s, len(sentences))
+    out: dict[str, Any] = {
+        "sentences": len(sentences), "words": words, "chars": chars,
+        "next_word": next_word.figures(), "prefix": prefix.figures(),
+        "ksr": {"ksr": 1 - keys / max(chars, 1), "keystrokes": keys, "chars": chars,
+                "oracle": 1 - words / max(chars, 1)},
+        "ksr_keys": {"ksr": 1 - used / max(total, 1), "keystrokes": used, "keys": total,
+                     "oracle": 1 - words / max(total, 1)},
+        "latency_ms": timer.figures()}
+    if bpc:
+        nats = sum(-engine.score(" ".join(ws)).log_prob for ws in sentences)
+        out["bpc"] = nats / math.log(2) / sum(len(" ".join(ws)) + 1 for ws in sentences)
+    return out
+
+
+def format_report(r: dict[str, Any]) -> str:
+    """The figures as the shared benchmark prints them."""
+    pct = lambda x: f"{100 * x:5.1f}%"  # noqa: E731
+    nw, px, ksr, kk, lat = r["next_word"], r["prefix"], r["ksr"], r["ksr_keys"], r["latency_ms"]
+    lines = [f"sentences {r['sentences']}  words {r['words']}  chars {r['chars']}",
+             f"next-word  hit@1 {pct(nw['hit@1'])}  hit@3 {pct(nw['hit@3'])}  "
+             f"({nw['positions']} positions)",
+             f"prefix     hit@1 {pct(px['hit@1'])}  hit@3 {pct(px['hit@3'])}  "
+             f"({px['positions']} positions)",
+             f"KSR        {pct(ksr['ksr'])}  (oracle {pct(ksr['oracle'])})",
+             f"KSR keys   {pct(kk['ksr'])}  (oracle {pct(kk['oracle'])}; "
+             f"{kk['keystrokes']} of {kk['keys']} keys)"]
+    if lat.get("count"):
+        lines.append(f"latency ms p50 {lat['p50']:.2f}  p95 {lat['p95']:.2f}  "
+                     f"p99 {lat['p99']:.2f}  ({lat['count']} calls, in process)")
+    if "bpc" in r:
+        lines.append(f"BPC        {r['bpc']:.4f}")
+    return "\n".join(lines)

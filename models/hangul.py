@@ -1,0 +1,116 @@
+"""Hangul at the level of keystrokes (the standard 2-beolsik layout).
+
+A Korean keyboard sends jamo, one key each, and the screen shows them composed:
+typing 먹었다 shows ㅁ, 머, 먹, 먹ㅇ, 먹어, 먹었, 먹었ㄷ, 먹었다 in turn. A word
+typed so far matches a candidate word when the keys behind what is on the
+screen are a prefix of the keys of the candidate: 머 (ㅁㅓ) can still become
+먹 (ㅁㅓㄱ), 오 (ㅗ) can become 와 (ㅗㅏ), 갑 (ㄱㅏㅂ) can become 가방 (ㄱㅏㅂㅏㅇ).
+
+Characters that are not Hangul are one key each, so for English the rule is the
+ordinary string prefix. The definitions follow ``shared/bench/autocomplete_eval.py``
+so that what we optimise is what the benchmark counts.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+CHO = "ㄱㄲㄴㄷㄸㄹㅁㅂㅃㅅㅆㅇㅈㅉㅊㅋㅌㅍㅎ"
+JUNG = "ㅏㅐㅑㅒㅓㅔㅕㅖㅗㅘㅙㅚㅛㅜㅝㅞㅟㅠㅡㅢㅣ"
+JONG = ["", *"ㄱㄲㄳㄴㄵㄶㄷㄹㄺㄻㄼㄽㄾㄿㅀㅁㅂㅄㅅㅆㅇㅈㅊㅋㅌㅍㅎ"]
+# Compound vowels and finals take two keys; a double consonant (ㄲ) is one shifted key.
+SPLIT = {
+    "ㅘ": "ㅗㅏ", "ㅙ": "ㅗㅐ", "ㅚ": "ㅗㅣ", "ㅝ": "ㅜㅓ", "ㅞ": "ㅜㅔ", "ㅟ": "ㅜㅣ",
+    "ㅢ": "ㅡㅣ",
+    "ㄳ": "ㄱㅅ", "ㄵ": "ㄴㅈ", "ㄶ": "ㄴㅎ", "ㄺ": "ㄹㄱ", "ㄻ": "ㄹㅁ", "ㄼ": "ㄹㅂ",
+    "ㄽ": "ㄹㅅ", "ㄾ": "ㄹㅌ", "ㄿ": "ㄹㅍ", "ㅀ": "ㄹㅎ", "ㅄ": "ㅂㅅ",
+}
+JOIN = {v: k for k, v in SPLIT.items()}
+VOWELS = frozenset(JUNG)
+_SYLLABLE_BASE, _SYLLABLE_COUNT = 0xAC00, 11172
+
+
+def is_syllable(ch: str) -> bool:
+    """True for a precomposed Hangul syllable (가..힣)."""
+    return 0 <= ord(ch) - _SYLLABLE_BASE < _SYLLABLE_COUNT
+
+
+@lru_cache(maxsize=65536)
+def keys(text: str) -> str:
+    """The keys that type ``text`` on a 2-beolsik keyboard, one character per key.
+
+    Keys of a concatenation are the concatenation of keys, so callers may key a
+    word piece by piece.
+    """
+    out: list[str] = []
+    for ch in text:
+        code = ord(ch) - _SYLLABLE_BASE
+        if 0 <= code < _SYLLABLE_COUNT:
+            cho, jung, jong = code // 588, code % 588 // 28, code % 28
+            out += [CHO[cho], SPLIT.get(JUNG[jung], JUNG[jung]), SPLIT.get(JONG[jong], JONG[jong])]
+        else:
+            out.append(SPLIT.get(ch, ch))
+    return "".join(out)
+
+
+def _syllable(cho: str | None, jung: str | None, jong: str | None) -> str:
+    if cho and jung:
+        return chr(_SYLLABLE_BASE + (CHO.index(cho) * 21 + JUNG.index(jung)) * 28
+                   + JONG.index(jong or ""))
+    return (cho or "") + (jung or "")
+
+
+def compose(keystrokes: str) -> str:
+    """What the screen shows after these keystrokes (the usual 2-beolsik automaton)."""
+    done: list[str] = []
+    cho = jung = jong = None
+    for k in keystrokes:
+        if k in VOWELS:
+            if cho and not jung:
+                jung = k
+            elif jung and not jong and JOIN.get(jung + k) in VOWELS:
+                jung = JOIN[jung + k]
+            elif jong:  # the final (or its second half) moves on to the new syllable
+                first, second = SPLIT.get(jong, " " + jong)
+                done.append(_syllable(cho, jung, first.strip()))
+                cho, jung, jong = second, k, None
+            else:
+                done.append(_syllable(cho, jung, jong))
+                cho, jung, jong = None, k, None
+        elif k in CHO or k in SPLIT or k in JOIN.values():
+            if cho and jung and not jong and k in JONG:
+                jong = k
+            elif jong and JOIN.get(jong + k) in JONG:
+                jong = JOIN[jong + k]
+            else:
+                done.append(_syllable(cho, jung, jong))
+                cho, jung, jong = (k, None, None) if k in CHO else (None, None, None)
+                if k not in CHO:
+                    done.append(k)
+        else:
+            done.append(_syllable(cho, jung, jong))
+            cho = jung = jong = None
+            done.append(k)
+    done.append(_syllable(cho, jung, jong))
+    return "".join(done)
+
+
+def screens(word: str) -> list[str]:
+    """What the screen shows after each keystroke of ``word``.
+
+    A word the automaton cannot reproduce as one run (영화ㅋㅋ: the ㅋ would join
+    화) is composed character by character.
+    """
+    k = keys(word)
+    if compose(k) == word:
+        return [compose(k[:j]) for j in range(1, len(k) + 1)]
+    out: list[str] = []
+    for i, ch in enumerate(word):
+        ks = keys(ch)
+        out += [word[:i] + compose(ks[:j]) for j in range(1, len(ks) + 1)]
+    return out
+
+
+def can_become(typed: str, word: str) -> bool:
+    """True when ``word`` can still be reached by typing more keys after ``typed``."""
+    return keys(word).startswith(keys(typed))

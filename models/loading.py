@@ -1,0 +1,72 @@
+"""Open a model directory: verify the files of one family, then load it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from models.artifacts import ModelDirectoryError, family_files, read_manifest, verify_files
+from models.completion import CompletionEngine
+from models.lm import LanguageModel
+from models.ngram import NgramModel
+from models.tokenizer import Tokenizer
+
+Loader = Callable[[Path], LanguageModel]
+
+
+def _loaders() -> dict[str, Loader]:
+    loaders: dict[str, Loader] = {"ngram": NgramModel.load}
+    try:  # the neural families need torch; the n-gram serves without it
+        from models.neural import load_neural
+    except ImportError:
+        return loaders
+    for family in ("lstm", "gru", "rnn", "window"):
+        loaders[family] = load_neural
+    return loaders
+
+
+@dataclass
+class LoadedModel:
+    """A verified, loaded family with the manifest it came from."""
+
+    family: str
+    engine: CompletionEngine
+    manifest: dict[str, Any]
+    directory: Path
+    load_seconds: float
+
+
+def recurrent_family(manifest: dict[str, Any]) -> str | None:
+    """The recurrent (or window) model a directory holds, if any: the one the service prefers."""
+    for family in ("lstm", "gru", "rnn", "window"):
+        if family in manifest.get("models", {}):
+            return family
+    return None
+
+
+def load_model(directory: Path | str, family: str = "ngram", verify: bool = True,
+               **engine_options: Any) -> LoadedModel:
+    """Load ``family`` from a model directory after checking the sha256 of its files.
+
+    Raises ModelDirectoryError, naming the file, for anything missing or corrupted.
+    """
+    t0 = time.perf_counter()
+    directory = Path(directory).resolve()  # pin the published version we read
+    manifest = read_manifest(directory)
+    files = family_files(manifest, family)
+    if verify:
+        verify_files(directory, manifest, files)
+    loaders = _loaders()
+    if family not in loaders:
+        raise ModelDirectoryError(f"{directory}: family {family!r} cannot be loaded here")
+    info = manifest["models"][family]
+    try:
+        tokenizer = Tokenizer(directory / "tokenizer.model")
+        lm = loaders[family](directory / info["dir"])
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        raise ModelDirectoryError(f"{directory / info['dir']}: cannot load ({e})") from e
+    engine = CompletionEngine(tokenizer, lm, **engine_options)
+    return LoadedModel(family, engine, manifest, directory, time.perf_counter() - t0)
