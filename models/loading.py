@@ -17,8 +17,10 @@ from models.tokenizer import Tokenizer
 Loader = Callable[[Path], LanguageModel]
 
 
-def _loaders() -> dict[str, Loader]:
+def _loaders(family: str | None = None) -> dict[str, Loader]:
     loaders: dict[str, Loader] = {"ngram": NgramModel.load}
+    if family == "ngram":  # importing torch takes seconds: the n-gram starts without it
+        return loaders
     try:  # the neural families need torch; the n-gram serves without it
         from models.neural import load_neural
     except ImportError:
@@ -59,7 +61,7 @@ def load_model(directory: Path | str, family: str = "ngram", verify: bool = True
     files = family_files(manifest, family)
     if verify:
         verify_files(directory, manifest, files)
-    loaders = _loaders()
+    loaders = _loaders(family)
     if family not in loaders:
         raise ModelDirectoryError(f"{directory}: family {family!r} cannot be loaded here")
     info = manifest["models"][family]

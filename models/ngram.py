@@ -138,8 +138,9 @@ class NgramModel(LanguageModel):
             new_index = np.cumsum(keep[k - 1]) - 1
             children_ctx = new_index[ctx[k][keep[k]]]
             arrays[f"gammas{k - 1}"] = gammas.astype(np.float32)
-            arrays[f"offsets{k - 1}"] = np.searchsorted(
-                children_ctx, np.arange(len(gammas) + 1)).astype(np.int64)
+            offsets = np.searchsorted(children_ctx, np.arange(len(gammas) + 1))
+            arrays[f"offsets{k - 1}"] = offsets.astype(
+                np.int32 if len(children_ctx) < 2**31 else np.int64)
             arrays[f"words{k}"] = word[k][keep[k]].astype(np.uint16 if V <= 65535 else np.int32)
             arrays[f"probs{k}"] = mass[keep[k]].astype(np.float32)
         model = cls(config, V, bos_id, eos_id, arrays)

@@ -4,19 +4,21 @@ n-gram while the neural model is still training."""
 
 from __future__ import annotations
 
-import hashlib
+import json
 import math
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tqdm import tqdm
 
-from models.artifacts import ModelWriter, corpus_fingerprint
+from models.artifacts import ModelWriter, corpus_fingerprint, read_manifest
 from models.lm import LanguageModel
+from models.neural import NeuralConfig, NeuralLMModule, save_neural
+from models.neural_training import NeuralTrainConfig, TokenStore, train_module
 from models.ngram import NgramConfig, NgramModel
 from models.tokenizer import (
     Tokenizer,
@@ -38,6 +40,7 @@ class TrainOptions:
     order: int = 5
     prune: list[int] = field(default_factory=list)
     valid_lines: int = 5000  # validation BPC on at most this many lines
+    tokenizer: Path | None = None  # reuse this SentencePiece model instead of training one
     progress: bool = True
 
 
@@ -100,8 +103,15 @@ def train_ngram_directory(opts: TrainOptions) -> dict[str, Any]:
     writer = ModelWriter(opts.out)
     try:
         tconf = TokenizerConfig(vocab_size=vocab)
-        print(f"tokenizer: SentencePiece unigram, {vocab} pieces, on {lines:,} lines", flush=True)
-        tok = train_tokenizer(read_lines(opts.corpus), writer.path("tokenizer.model"), tconf)
+        if opts.tokenizer:
+            shutil.copyfile(opts.tokenizer, writer.path("tokenizer.model"))
+            tok = Tokenizer(writer.path("tokenizer.model"))
+            tconf = TokenizerConfig(vocab_size=tok.vocab_size)
+            print(f"tokenizer: {opts.tokenizer} ({tok.vocab_size} pieces)", flush=True)
+        else:
+            print(f"tokenizer: SentencePiece unigram, {vocab} pieces, on {lines:,} lines",
+                  flush=True)
+            tok = train_tokenizer(read_lines(opts.corpus), writer.path("tokenizer.model"), tconf)
         t_tok = time.perf_counter() - t0
         nconf = NgramConfig(order=opts.order, prune=list(opts.prune))
         print(f"n-gram: order {nconf.order}, modified Kneser-Ney", flush=True)
@@ -131,10 +141,6 @@ def train_ngram_directory(opts: TrainOptions) -> dict[str, Any]:
             "valid_bpc": figures.get("bpc"), "seconds": time.perf_counter() - t0}
 
 
-def fingerprint_text(text: str) -> str:
-    """Short sha256 of a string (used for cache keys and run names)."""
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
 
 def summary_table(rows: list[dict[str, Any]]) -> str:
     """The closing table of a training run."""
@@ -147,4 +153,86 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-__all__ = ["TrainOptions", "train_ngram_directory", "summary_table", "bits_per_char", "np"]
+
+@dataclass
+class NeuralOptions:
+    """The neural stage of ``scripts/train.py``; None sizes are chosen by corpus size."""
+
+    arch: str = "lstm"
+    embed_dim: int | None = None
+    hidden_size: int | None = None
+    num_layers: int = 1
+    dropout: float = 0.1
+    window: int = 4
+    cutoffs: list[int] | None = None
+    train: NeuralTrainConfig = field(default_factory=NeuralTrainConfig)
+    checkpoint_dir: Path | None = None
+    resume: bool = False
+
+
+def _store(directory: Path, source: dict[str, Any], make: Any) -> TokenStore:
+    """A token store in ``directory``, rebuilt unless it was made from the same source."""
+    stamp = directory / "source.json"
+    if stamp.is_file() and json.loads(stamp.read_text()) == source:
+        return TokenStore(directory)
+    store = TokenStore.write(make(), directory)
+    stamp.write_text(json.dumps(source))
+    return store
+
+
+def train_neural_directory(opts: TrainOptions, nopts: NeuralOptions) -> dict[str, Any]:
+    """Train a neural model on the tokenizer of the published ``opts.out``, then publish the
+    directory again with the model added. A checkpoint beside it allows ``resume``."""
+    t0 = time.perf_counter()
+    published = Path(opts.out).resolve()
+    manifest = read_manifest(published)
+    tok = Tokenizer(published / "tokenizer.model")
+    tok_sha = manifest["files"]["tokenizer.model"]
+    arch = nopts.arch
+    ckdir = nopts.checkpoint_dir or opts.out.parent / f".{opts.out.name}.train-{arch}"
+    ckdir.mkdir(parents=True, exist_ok=True)
+    corpus_sha = manifest["corpus"]["sha256"]
+    lines = manifest["corpus"]["lines"]
+    train = _store(ckdir / "train", {"tokenizer": tok_sha, "corpus": corpus_sha},
+                   lambda: encode_corpus(tok, opts.corpus, lines, opts.progress))
+    valid, valid_chars = None, 0
+    if opts.valid:
+        vlines = sample_lines(opts.valid, opts.valid_lines)
+        valid_chars = sum(len(x) + 1 for x in vlines)
+        valid = _store(ckdir / "valid", {"tokenizer": tok_sha, "valid": str(opts.valid),
+                                         "lines": len(vlines)},
+                       lambda: tok.encode_batch(vlines))
+    large = train.num_tokens() > 2_000_000
+    cfg = NeuralConfig(arch=arch, vocab_size=tok.vocab_size,
+                       embed_dim=nopts.embed_dim or (256 if large else 128),
+                       hidden_size=nopts.hidden_size or (512 if large else 256),
+                       num_layers=nopts.num_layers, dropout=nopts.dropout, window=nopts.window,
+                       cutoffs=nopts.cutoffs if nopts.cutoffs is not None else
+                       ([1000, 3000] if large else []),
+                       tie_weights=not (nopts.cutoffs if nopts.cutoffs is not None else large),
+                       bos_id=tok.bos_id, eos_id=tok.eos_id)
+    params = sum(p.numel() for p in NeuralLMModule(cfg).parameters())
+    print(f"{arch}: {cfg.embed_dim}/{cfg.hidden_size}x{cfg.num_layers}, {params:,} parameters, "
+          f"{train.num_tokens():,} tokens an epoch", flush=True)
+    if not nopts.train.batch_tokens:  # small corpora need more, smaller steps
+        nopts.train.batch_tokens = 8192 if large else 1024
+    checkpoint = ckdir / "checkpoint.safetensors"
+    module, report = train_module(cfg, nopts.train, train, valid, valid_chars, checkpoint,
+                                  resume=nopts.resume, progress=opts.progress)
+    writer = ModelWriter(opts.out, base=published)
+    try:
+        save_neural(module, writer.path(arch))
+        writer.manifest["models"][arch] = {
+            "family": arch, "dir": arch, "config": asdict(module.cfg),
+            "training": asdict(nopts.train), "report": report, "parameters": params,
+            "validation": {"bpc": report["valid_bpc"], "lines": opts.valid_lines,
+                           "file": Path(opts.valid).name if opts.valid else None},
+            "train_seconds": report["seconds"], "bytes": dir_size(writer.dir / arch)}
+        writer.publish()
+    except BaseException:
+        writer.abandon()
+        raise
+    shutil.rmtree(ckdir, ignore_errors=True)  # published: the checkpoint has served
+    return {"family": arch, "parameters": params, "bytes": dir_size(opts.out.resolve() / arch),
+            "valid_bpc": report["valid_bpc"], "seconds": time.perf_counter() - t0,
+            "tokens_per_second": report["tokens_per_second"]}

@@ -1,6 +1,9 @@
-"""Train a model directory from a text corpus (one sentence per line).
+"""Train a model directory from a text corpus (one sentence per line): the tokenizer
+and the n-gram model, published at once, then a neural model added to it.
 
     python scripts/train.py --corpus data/sample_corpus.txt --out models-data/default
+    python scripts/train.py --corpus train.txt --valid valid.txt --out models-data/nsmc \
+        --arch lstm --max-minutes 55
 """
 
 from __future__ import annotations
@@ -11,29 +14,94 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.training import TrainOptions, summary_table, train_ngram_directory  # noqa: E402
+from models.artifacts import ModelDirectoryError, read_manifest, sha256_file  # noqa: E402
+from models.neural import ARCHS  # noqa: E402
+from models.neural_training import NeuralTrainConfig, bf16_supported  # noqa: E402
+from models.training import (  # noqa: E402
+    NeuralOptions,
+    TrainOptions,
+    summary_table,
+    train_neural_directory,
+    train_ngram_directory,
+)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--corpus", type=Path, required=True, help="UTF-8 text, one sentence a line")
     ap.add_argument("--out", type=Path, required=True, help="model directory to publish")
     ap.add_argument("--valid", type=Path, help="held-out text for validation BPC")
-    ap.add_argument("--vocab-size", type=int, help="SentencePiece pieces (default: by corpus size)")
-    ap.add_argument("--order", type=int, default=5, help="n-gram order (default 5)")
-    ap.add_argument("--prune", type=int, nargs="*", default=[],
-                    help="per order, drop n-grams seen at most this often (e.g. 0 0 1 1 1)")
     ap.add_argument("--valid-lines", type=int, default=5000)
+    g = ap.add_argument_group("tokenizer and n-gram")
+    g.add_argument("--vocab-size", type=int, help="SentencePiece pieces (default: by corpus size)")
+    g.add_argument("--tokenizer", type=Path, help="reuse this tokenizer.model (no training)")
+    g.add_argument("--order", type=int, default=5, help="n-gram order (default 5)")
+    g.add_argument("--prune", type=int, nargs="*", default=[],
+                   help="per order, drop n-grams seen at most this often (e.g. 0 0 0 1 1)")
+    g = ap.add_argument_group("neural model")
+    g.add_argument("--arch", choices=[*ARCHS, "none"], default="lstm",
+                   help="neural model added after the n-gram (default lstm; none: n-gram only)")
+    g.add_argument("--embed-dim", type=int)
+    g.add_argument("--hidden-size", type=int)
+    g.add_argument("--num-layers", type=int, default=1)
+    g.add_argument("--dropout", type=float, default=0.1)
+    g.add_argument("--window", type=int, default=4, help="context of the window model")
+    g.add_argument("--cutoffs", type=int, nargs="*",
+                   help="adaptive softmax cutoffs (none given: full softmax, tied weights)")
+    g.add_argument("--epochs", type=int, default=10)
+    g.add_argument("--max-minutes", type=float, default=60.0, help="training time budget")
+    g.add_argument("--batch-tokens", type=int,
+                   help="tokens a batch (default: 8192, or 1024 for a small corpus)")
+    g.add_argument("--lr", type=float, default=3e-3)
+    g.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
+    g.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+    g.add_argument("--bf16", choices=["auto", "on", "off"], default="auto",
+                   help="bfloat16 autocast (auto: where the hardware has it)")
+    g.add_argument("--checkpoint-dir", type=Path)
+    g.add_argument("--checkpoint-minutes", type=float, default=5.0,
+                   help="minutes between checkpoints")
+    g.add_argument("--resume", action="store_true",
+                   help="continue from the checkpoint of a killed run")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     if not args.corpus.is_file():
         ap.error(f"--corpus {args.corpus}: no such file")
+    if args.valid and not args.valid.is_file():
+        ap.error(f"--valid {args.valid}: no such file")
     if args.order < 1:
         ap.error("--order must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
     opts = TrainOptions(corpus=args.corpus, out=args.out, valid=args.valid,
                         vocab_size=args.vocab_size, order=args.order, prune=args.prune,
-                        valid_lines=args.valid_lines, progress=not args.no_progress)
-    rows = [train_ngram_directory(opts)]
+                        valid_lines=args.valid_lines, tokenizer=args.tokenizer,
+                        progress=not args.no_progress)
+    rows = []
+    reuse = False
+    if args.resume:  # the n-gram stage is done when the directory is of this corpus
+        try:
+            reuse = read_manifest(args.out)["corpus"]["sha256"] == sha256_file(args.corpus)
+        except (ModelDirectoryError, KeyError):
+            reuse = False
+    if reuse:
+        print(f"resume: {args.out} already has the tokenizer and n-gram of this corpus")
+    else:
+        rows.append(train_ngram_directory(opts))
+    if args.arch != "none":
+        bf16 = {"on": True, "off": False}.get(args.bf16)
+        tcfg = NeuralTrainConfig(epochs=args.epochs, max_minutes=args.max_minutes,
+                                 batch_tokens=args.batch_tokens or 0, lr=args.lr,
+                                 device=args.device, threads=args.threads,
+                                 checkpoint_minutes=args.checkpoint_minutes,
+                                 bf16=bf16_supported(args.device) if bf16 is None else bf16)
+        nopts = NeuralOptions(arch=args.arch, embed_dim=args.embed_dim,
+                              hidden_size=args.hidden_size, num_layers=args.num_layers,
+                              dropout=args.dropout, window=args.window, cutoffs=args.cutoffs,
+                              train=tcfg, checkpoint_dir=args.checkpoint_dir, resume=args.resume)
+        rows.append(train_neural_directory(opts, nopts))
     print(summary_table(rows))
     print(f"published {args.out} -> {args.out.resolve()}")
     return 0

@@ -13,6 +13,8 @@ NSMC = ROOT.parent / "shared" / "data" / "nsmc"
 
 sys.path.insert(0, str(ROOT))
 
+from models.training import TrainOptions, train_ngram_directory  # noqa: E402
+
 
 @pytest.fixture(scope="session")
 def sample_corpus() -> Path:
@@ -23,8 +25,6 @@ def sample_corpus() -> Path:
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model directory (tokenizer + 4-gram) trained on the sample corpus."""
-    from models.training import TrainOptions, train_ngram_directory
-
     out = tmp_path_factory.mktemp("model") / "sample"
     train_ngram_directory(TrainOptions(corpus=SAMPLE, out=out, order=4, progress=False))
     return out
@@ -44,3 +44,31 @@ def nsmc_file(name: str) -> Path:
     if not path.is_file():
         pytest.skip(f"{path} is absent: the shared NSMC corpus is needed for this test")
     return path
+
+
+@pytest.fixture(scope="session")
+def rnn_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model directory with a 4-gram and a tiny LSTM beside it, from the sample corpus."""
+    from models.neural_training import NeuralTrainConfig
+    from models.training import NeuralOptions, TrainOptions, train_neural_directory
+
+    out = tmp_path_factory.mktemp("rnn") / "sample-lstm"
+    train_ngram_directory(TrainOptions(corpus=SAMPLE, out=out, order=4, progress=False))
+    tcfg = NeuralTrainConfig(epochs=2, batch_tokens=1024, max_minutes=2, threads=1)
+    nopts = NeuralOptions(arch="lstm", embed_dim=32, hidden_size=64, cutoffs=[], train=tcfg)
+    train_neural_directory(TrainOptions(corpus=SAMPLE, out=out, valid=SAMPLE, valid_lines=200,
+                                        progress=False), nopts)
+    return out
+
+
+def tiny_neural(arch: str, corpus: Path, out: Path, **train: object) -> Path:
+    """Train the tokenizer, a 2-gram and a tiny ``arch`` model on ``corpus`` into ``out``."""
+    from models.neural_training import NeuralTrainConfig
+    from models.training import NeuralOptions, train_neural_directory
+
+    opts = TrainOptions(corpus=corpus, out=out, order=2, progress=False)
+    train_ngram_directory(opts)
+    tcfg = NeuralTrainConfig(**{"epochs": 1, "batch_tokens": 1024, "threads": 1} | train)
+    nopts = NeuralOptions(arch=arch, embed_dim=16, hidden_size=32, cutoffs=[], train=tcfg)
+    train_neural_directory(opts, nopts)
+    return out

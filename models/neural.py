@@ -1,0 +1,218 @@
+"""Neural language models: the recurrent family (tanh RNN, LSTM, GRU) and the
+fixed-window feed-forward model (Bengio et al., 2003), behind the LM protocol.
+
+Recurrent, one step (the names of the classic lecture)::
+
+    x_t = E[w_t]                      E: V x D      (embedding)
+    h_t = tanh(W_e x_t + W_h h_t-1)   W_e: D x H, W_h: H x H   (nn.RNN; LSTM/GRU gate this)
+    P(w_t+1 | w_<=t) = softmax(U h_t) U: H x V      (or an adaptive softmax)
+
+Window: the previous ``window`` embeddings concatenated -> tanh hidden layer -> softmax.
+
+The output layer is either the full softmax (its weights optionally tied to the
+embedding: Press & Wolf 2017, Inan et al. 2017) or an adaptive softmax (Grave et
+al. 2017), which on a CPU is most of the speed: frequent pieces get the full
+hidden size, rare ones a smaller projection.
+
+A checkpoint is ``model.safetensors`` plus ``config.json`` holding the
+constructor arguments, so loading needs no training code and never unpickles.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from models.lm import LanguageModel
+
+ARCHS = ("lstm", "gru", "rnn", "window")
+
+
+@dataclass
+class NeuralConfig:
+    """Constructor arguments of a neural model; stored as ``config.json``."""
+
+    arch: str = "lstm"
+    vocab_size: int = 8000
+    embed_dim: int = 256
+    hidden_size: int = 512
+    num_layers: int = 1
+    dropout: float = 0.1
+    tie_weights: bool = False
+    window: int = 4  # previous tokens seen by the window model
+    cutoffs: list[int] = field(default_factory=lambda: [2000, 5000])  # [] = full softmax
+    div_value: float = 4.0
+    bos_id: int = 1
+    eos_id: int = 2
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {ARCHS}, not {self.arch!r}")
+        self.cutoffs = [c for c in self.cutoffs if 0 < c < self.vocab_size - 1]
+
+
+class NeuralLMModule(nn.Module):
+    """The torch module: embedding, body (recurrent or window), output layer."""
+
+    def __init__(self, cfg: NeuralConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.embed_dim)
+        self.drop = nn.Dropout(cfg.dropout)
+        if cfg.arch == "window":
+            self.body = nn.Linear(cfg.window * cfg.embed_dim, cfg.hidden_size)
+        else:
+            rnn = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cfg.arch]
+            kw = {"nonlinearity": "tanh"} if cfg.arch == "rnn" else {}
+            self.body = rnn(cfg.embed_dim, cfg.hidden_size, cfg.num_layers, batch_first=True,
+                            dropout=cfg.dropout if cfg.num_layers > 1 else 0.0, **kw)
+        out_dim = cfg.hidden_size
+        if cfg.cutoffs:
+            self.out = nn.AdaptiveLogSoftmaxWithLoss(out_dim, cfg.vocab_size, cfg.cutoffs,
+                                                     div_value=cfg.div_value)
+        else:
+            if cfg.tie_weights and cfg.hidden_size != cfg.embed_dim:
+                self.proj = nn.Linear(cfg.hidden_size, cfg.embed_dim, bias=False)
+                out_dim = cfg.embed_dim
+            self.out = nn.Linear(out_dim, cfg.vocab_size)
+            if cfg.tie_weights:
+                self.out.weight = self.embed.weight
+
+    def features(self, ids: torch.Tensor, hidden: Any = None) -> tuple[torch.Tensor, Any]:
+        """Hidden features (B, T, H) for input ids (B, T), and the new recurrent state.
+
+        For the window model ``ids`` must carry ``window - 1`` tokens of left context
+        before the first position to predict (padded with <s>)."""
+        x = self.drop(self.embed(ids))
+        if self.cfg.arch == "window":
+            w = self.cfg.window
+            frames = x.unfold(1, w, 1).transpose(2, 3).flatten(2)  # (B, T-w+1, w*D)
+            return self.drop(torch.tanh(self.body(frames))), None
+        h, hidden = self.body(x, hidden)
+        return self.drop(h), hidden
+
+    def logprobs(self, h: torch.Tensor) -> torch.Tensor:
+        """Normalised log-probabilities (N, V) of features (N, H)."""
+        if self.cfg.cutoffs:
+            return self.out.log_prob(h)
+        if hasattr(self, "proj"):
+            h = self.proj(h)
+        return torch.log_softmax(self.out(h), dim=-1)
+
+    def loss(self, h: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Summed negative log-likelihood (nats) of targets (N,) given features (N, H)."""
+        if self.cfg.cutoffs:
+            return self.out(h, targets).loss * len(targets)
+        if hasattr(self, "proj"):
+            h = self.proj(h)
+        return nn.functional.cross_entropy(self.out(h), targets, reduction="sum")
+
+
+def save_neural(module: NeuralLMModule, directory: Path) -> list[Path]:
+    """Write ``model.safetensors`` and ``config.json``; returns the files."""
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    if module.cfg.tie_weights and "out.weight" in tensors:
+        del tensors["out.weight"]  # the same storage as embed.weight
+    save_file(tensors, str(directory / "model.safetensors"))
+    (directory / "config.json").write_text(json.dumps(asdict(module.cfg), indent=2))
+    return [directory / "model.safetensors", directory / "config.json"]
+
+
+def load_module(directory: Path, device: str = "cpu") -> NeuralLMModule:
+    """Rebuild the module from ``config.json`` and its safetensors weights (no pickle)."""
+    cfg = NeuralConfig(**json.loads((Path(directory) / "config.json").read_text()))
+    module = NeuralLMModule(cfg)
+    state = load_file(str(Path(directory) / "model.safetensors"), device=device)
+    if cfg.tie_weights and "out.weight" not in state:
+        state["out.weight"] = state["embed.weight"]
+    module.load_state_dict(state)
+    return module.to(device).eval()
+
+
+@dataclass(frozen=True, eq=False)
+class NeuralState:
+    """What a neural model has read: its recurrent state (or the window of ids)
+    and the next-token log-probabilities that follow from it."""
+
+    hidden: Any
+    logprobs: np.ndarray
+
+
+class NeuralLM(LanguageModel):
+    """A neural model speaking the LM protocol; inference only, on the CPU."""
+
+    def __init__(self, module: NeuralLMModule):
+        self.module = module.eval()
+        cfg = module.cfg
+        self.family, self.cfg = cfg.arch, cfg
+        self.vocab_size, self.bos_id, self.eos_id = cfg.vocab_size, cfg.bos_id, cfg.eos_id
+        self._start: NeuralState | None = None
+
+    @torch.inference_mode()
+    def _step(self, hidden: list[Any], ids: Sequence[int]) -> list[NeuralState]:
+        cfg, m = self.cfg, self.module
+        if cfg.arch == "window":
+            windows = [(*h, int(i))[-cfg.window:] for h, i in zip(hidden, ids, strict=True)]
+            x = torch.tensor(windows, dtype=torch.long)
+            feats, _ = m.features(x)
+            lp = m.logprobs(feats[:, -1]).numpy().astype(np.float64)
+            return [NeuralState(w, lp[b]) for b, w in enumerate(windows)]
+        x = torch.tensor(list(ids), dtype=torch.long).unsqueeze(1)
+        if hidden[0] is None:
+            state = None
+        elif cfg.arch == "lstm":
+            state = (torch.cat([h[0] for h in hidden], 1), torch.cat([h[1] for h in hidden], 1))
+        else:
+            state = torch.cat(hidden, 1)
+        feats, new = m.features(x, state)
+        lp = m.logprobs(feats[:, -1]).numpy().astype(np.float64)
+        out = []
+        for b in range(len(ids)):
+            if cfg.arch == "lstm":
+                hb = (new[0][:, b:b + 1].clone(), new[1][:, b:b + 1].clone())
+            else:
+                hb = new[:, b:b + 1].clone()
+            out.append(NeuralState(hb, lp[b]))
+        return out
+
+    def start(self) -> NeuralState:
+        """The state after <s> (computed once)."""
+        if self._start is None:
+            empty = (self.bos_id,) * (self.cfg.window - 1) if self.cfg.arch == "window" else None
+            self._start = self._step([empty], [self.bos_id])[0]
+        return self._start
+
+    def advance(self, states: Sequence[NeuralState], ids: Sequence[int]) -> list[NeuralState]:
+        """One batched step of the model."""
+        if not states:
+            return []
+        return self._step([s.hidden for s in states], ids)
+
+    def logprobs(self, states: Sequence[NeuralState]) -> np.ndarray:
+        """The stored next-token log-probabilities of each state."""
+        return np.stack([s.logprobs for s in states])
+
+    @torch.inference_mode()
+    def token_logprobs(self, ids: Sequence[int]) -> np.ndarray:
+        """ln P of each token given <s> and what precedes it, in one forward pass."""
+        if not ids:
+            return np.empty(0)
+        lead = [self.bos_id] * (self.cfg.window if self.cfg.arch == "window" else 1)
+        x = torch.tensor([[*lead, *ids[:-1]]], dtype=torch.long)
+        feats, _ = self.module.features(x)
+        lp = self.module.logprobs(feats[0])
+        return lp[torch.arange(len(ids)), torch.tensor(list(ids))].double().numpy()
+
+
+def load_neural(directory: Path) -> NeuralLM:
+    """The LM-protocol model stored in ``directory`` (``config.json`` + safetensors)."""
+    return NeuralLM(load_module(directory))

@@ -1,0 +1,154 @@
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models.artifacts import ModelDirectoryError, read_manifest
+from models.loading import load_model
+from models.neural import ARCHS, NeuralConfig, NeuralLM, NeuralLMModule, load_neural, save_neural
+from tests.conftest import tiny_neural
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def tiny_module(arch: str, cutoffs: list[int], tie: bool = False) -> NeuralLMModule:
+    torch.manual_seed(0)
+    cfg = NeuralConfig(arch=arch, vocab_size=50, embed_dim=8, hidden_size=12, cutoffs=cutoffs,
+                       tie_weights=tie, window=3, num_layers=2 if arch == "gru" else 1)
+    return NeuralLMModule(cfg).eval()
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("cutoffs", [[], [10, 30]])
+def test_logprobs_are_normalised_and_match_sequence_scoring(arch, cutoffs):
+    lm = NeuralLM(tiny_module(arch, cutoffs, tie=not cutoffs))
+    ids = [5, 7, 9, 11, 2]
+    state, stepwise = lm.start(), []
+    for i in ids:
+        lp = lm.logprobs([state])[0]
+        assert lp.shape == (50,) and np.isfinite(lp).all()
+        assert np.exp(lp).sum() == pytest.approx(1.0, abs=1e-5)
+        stepwise.append(lp[i])
+        state = lm.advance([state], [i])[0]
+    np.testing.assert_allclose(lm.token_logprobs(ids), stepwise, atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_a_batched_step_equals_single_steps(arch):
+    lm = NeuralLM(tiny_module(arch, []))
+    a = lm.feed(lm.start(), [4, 5])
+    b = lm.feed(lm.start(), [6])
+    batched = lm.advance([a, b], [7, 8])
+    single = [lm.advance([a], [7])[0], lm.advance([b], [8])[0]]
+    np.testing.assert_allclose(lm.logprobs(batched), lm.logprobs(single), atol=1e-6)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_save_then_load_gives_identical_outputs(arch, tmp_path):
+    module = tiny_module(arch, [10, 30] if arch == "lstm" else [], tie=arch == "gru")
+    save_neural(module, tmp_path / arch)
+    before, after = NeuralLM(module), load_neural(tmp_path / arch)
+    ids = [3, 4, 5, 6]
+    np.testing.assert_array_equal(before.token_logprobs(ids), after.token_logprobs(ids))
+    assert sorted(p.name for p in (tmp_path / arch).iterdir()) == ["config.json",
+                                                                  "model.safetensors"]
+
+
+def test_completion_over_the_recurrent_model(rnn_model_dir):
+    m = load_model(rnn_model_dir, "lstm")
+    assert m.family == "lstm"
+    out = m.engine.complete("나는 밥을 먹", k=5)
+    assert out and all(c.text.startswith("먹") for c in out)
+    assert [c.log_prob for c in out] == sorted((c.log_prob for c in out), reverse=True)
+    assert m.engine.score("나는 밥을 먹었다").log_prob < 0
+
+
+def test_answers_identical_with_and_without_the_state_cache(rnn_model_dir):
+    engine = load_model(rnn_model_dir, "lstm").engine
+    sentence = "친구가 집에 와서 같이 놀았다"
+    for i in range(len(sentence) + 1):
+        cached = engine.complete(sentence[:i], k=5)
+        fresh = engine.complete(sentence[:i], k=5, use_cache=False)
+        assert [c.text for c in cached] == [c.text for c in fresh], sentence[:i]
+        np.testing.assert_allclose([c.log_prob for c in cached], [c.log_prob for c in fresh],
+                                   rtol=1e-5)
+    assert engine.cache_hits > 0
+
+
+def test_a_corrupted_weight_file_is_refused_by_name(rnn_model_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "m"
+    shutil.copytree(rnn_model_dir.resolve(), copy)
+    weights = copy / "lstm" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ModelDirectoryError, match=r"lstm/model\.safetensors"):
+        load_model(copy, "lstm")
+    assert load_model(copy, "ngram").engine.complete("나는 ", k=1)  # the n-gram is untouched
+
+
+def test_manifest_records_the_neural_training(rnn_model_dir):
+    info = read_manifest(rnn_model_dir)["models"]["lstm"]
+    assert info["config"]["hidden_size"] == 64 and info["parameters"] > 0
+    assert info["validation"]["bpc"] > 0 and info["report"]["tokens_per_second"] > 0
+
+
+def test_no_pickle_anywhere_in_the_code():
+    pattern = re.compile(r"torch\.load\((?![^)]*weights_only=True)|pickle\.load|"
+                         r"allow_pickle=True")
+    offenders = []
+    for path in [*ROOT.glob("models/*.py"), *ROOT.glob("app/**/*.py"),
+                 *ROOT.glob("scripts/*.py")]:
+        if pattern.search(path.read_text(encoding="utf-8")):
+            offenders.append(path.name)
+    assert offenders == []
+
+
+@pytest.mark.parametrize("arch", ["gru", "rnn", "window"])
+def test_every_family_trains_and_serves(arch, sample_corpus, tmp_path):
+    out = tiny_neural(arch, sample_corpus, tmp_path / arch)
+    m = load_model(out, arch)
+    assert read_manifest(out)["models"][arch]["family"] == arch
+    assert m.engine.complete("오늘 ", k=3)
+
+
+def test_resume_after_a_kill_continues_from_the_checkpoint(sample_corpus, tmp_path):
+    out, ck = tmp_path / "m", tmp_path / "ck"
+    cmd = [sys.executable, str(ROOT / "scripts" / "train.py"), "--corpus", str(sample_corpus),
+           "--out", str(out), "--order", "2", "--arch", "gru", "--embed-dim", "16",
+           "--hidden-size", "32", "--epochs", "200", "--batch-tokens", "256", "--threads", "1",
+           "--checkpoint-dir", str(ck), "--checkpoint-minutes", "0.02", "--no-progress",
+           "--bf16", "off"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = ck / "checkpoint.safetensors"
+    deadline = time.monotonic() + 120
+    while not checkpoint.is_file():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    ngram_only = read_manifest(out)
+    assert "gru" not in ngram_only["models"]  # the published model is intact, n-gram only
+    from models.neural_training import load_checkpoint
+
+    _, _, progress = load_checkpoint(checkpoint, torch.device("cpu"))
+    assert progress["tokens"] > 0
+    done = subprocess.run([*cmd[:cmd.index("--epochs")], "--epochs", "2", *cmd[cmd.index(
+        "--batch-tokens"):], "--resume"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "already has the tokenizer and n-gram" in done.stdout
+    report = read_manifest(out)["models"]["gru"]["report"]
+    assert report["tokens_seen"] > progress["tokens"]
+    assert read_manifest(out)["files"]["tokenizer.model"] == ngram_only["files"][
+        "tokenizer.model"]
+    assert not ck.exists()  # the checkpoint is removed once the model is published
