@@ -107,6 +107,13 @@ class NeuralLMModule(nn.Module):
             h = self.proj(h)
         return torch.log_softmax(self.out(h), dim=-1)
 
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Summed NLL (nats) of the targets ``y`` (-100 = padding) of inputs ``x``; the
+        training entry point, so DistributedDataParallel sees the whole step."""
+        feats, _ = self.features(x)
+        mask = y != -100
+        return self.loss(feats[mask], y[mask])
+
     def loss(self, h: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Summed negative log-likelihood (nats) of targets (N,) given features (N, H)."""
         if self.cfg.cutoffs:

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
@@ -133,11 +134,32 @@ def collate(store: TokenStore, idx: Sequence[int], cfg: NeuralConfig,
     return torch.from_numpy(x), torch.from_numpy(y)
 
 
-def batch_nll(module: NeuralLMModule, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def batch_nll(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Summed NLL (nats) of the non-pad targets of a batch."""
-    feats, _ = module.features(x)
-    mask = y != -100
-    return module.loss(feats[mask], y[mask])
+    return module(x, y)
+
+
+def world() -> tuple[int, int]:
+    """(rank, world size) under torchrun, (0, 1) otherwise."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def init_distributed(device: str = "auto") -> tuple[int, int]:
+    """Join the process group torchrun describes (gloo on CPU, NCCL on GPU)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        backend = "nccl" if pick_device(device).type == "cuda" else "gloo"
+        dist.init_process_group(backend)
+        if backend == "nccl":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    return world()
+
+
+def barrier() -> None:
+    """Wait for every rank (no-op in a single process)."""
+    if world()[1] > 1:
+        dist.barrier()
 
 
 @torch.inference_mode()
@@ -203,11 +225,20 @@ def load_checkpoint(path: Path, device: torch.device) -> tuple[NeuralLMModule,
 
 def train_module(cfg: NeuralConfig, tcfg: NeuralTrainConfig, train: TokenStore,
                  valid: TokenStore | None, valid_chars: int, checkpoint: Path,
-                 resume: bool = False, progress: bool = True) -> tuple[NeuralLMModule,
+                 resume: bool = False, progress: bool = True) -> tuple[NeuralLMModule | None,
                                                                        dict[str, Any]]:
-    """Train (or resume) a model; returns the best module and a training report."""
+    """Train (or resume) a model; returns the best module and a training report.
+
+    Under torchrun every rank trains on its own shard of the batches with
+    DistributedDataParallel; rank 0 alone validates, checkpoints and returns the
+    module (the other ranks return None). Decisions that end an epoch or the run
+    are taken from values all ranks share, so no rank waits on a collective alone.
+    """
+    rank, size = world()
     device = pick_device(tcfg.device)
-    torch.set_num_threads(tcfg.threads or os.cpu_count() or 1)
+    if device.type == "cuda" and size > 1:
+        device = torch.device("cuda", torch.cuda.current_device())
+    torch.set_num_threads(tcfg.threads or max(1, (os.cpu_count() or 1) // size))
     torch.manual_seed(tcfg.seed)
     if resume and checkpoint.is_file():
         module, opt_state, prog = load_checkpoint(checkpoint, device)
@@ -215,6 +246,11 @@ def train_module(cfg: NeuralConfig, tcfg: NeuralTrainConfig, train: TokenStore,
         module, opt_state = NeuralLMModule(cfg).to(device), None
         prog = {"epoch": 0, "batch": 0, "seconds": 0.0, "tokens": 0, "best_bpc": None,
                 "bad_epochs": 0, "history": [], "done": False}
+    model: torch.nn.Module = module
+    if size > 1:
+        model = torch.nn.parallel.DistributedDataParallel(
+            module, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=bool(cfg.cutoffs))  # a rare cluster may get no target
     opt = torch.optim.AdamW(module.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     if opt_state:
         opt.load_state_dict(opt_state)
@@ -223,20 +259,20 @@ def train_module(cfg: NeuralConfig, tcfg: NeuralTrainConfig, train: TokenStore,
     started, last_ckpt = time.monotonic() - prog["seconds"], time.monotonic()
     budget = tcfg.max_minutes * 60
     total_tokens = train.num_tokens()
-
-    def elapsed() -> float:
-        return time.monotonic() - started
+    shared_elapsed = prog["seconds"]
 
     def checkpoint_now() -> None:
-        prog["seconds"] = elapsed()
-        save_checkpoint(checkpoint, module, opt, prog)
+        prog["seconds"] = shared_elapsed
+        if rank == 0:
+            save_checkpoint(checkpoint, module, opt, prog)
 
     while not prog["done"] and prog["epoch"] < tcfg.epochs:
         epoch = prog["epoch"]
         batches = make_batches(train, tcfg.batch_tokens, tcfg.max_len,
                                np.random.default_rng(tcfg.seed + epoch))
+        batches = batches[: len(batches) // size * size][rank::size]  # this rank's shard
         bar = tqdm(total=len(batches), initial=prog["batch"], desc=f"{cfg.arch} epoch {epoch + 1}",
-                   disable=not progress, mininterval=2, unit="batch")
+                   disable=not progress or rank > 0, mininterval=2, unit="batch")
         window_tokens, window_nll, window_t0 = 0, 0.0, time.monotonic()
         out_of_time = False
         for bi in range(prog["batch"], len(batches)):
@@ -244,39 +280,53 @@ def train_module(cfg: NeuralConfig, tcfg: NeuralTrainConfig, train: TokenStore,
             x, y = x.to(device), y.to(device)
             n = int((y != -100).sum())
             # cosine decay over whichever ends first, the time budget or the epochs
-            done = max(elapsed() / budget, prog["tokens"] / (tcfg.epochs * total_tokens))
+            done = max(shared_elapsed / budget, prog["tokens"] / (tcfg.epochs * total_tokens))
             for group in opt.param_groups:
                 group["lr"] = tcfg.lr * prog.get("lr_scale", 1.0) * (
                     0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(done, 1.0))))
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=tcfg.bf16):
-                nll = batch_nll(module, x, y)
+                nll = batch_nll(model, x, y)
             opt.zero_grad(set_to_none=True)
             (nll / n).backward()
             torch.nn.utils.clip_grad_norm_(module.parameters(), tcfg.clip)
             opt.step()
-            prog["batch"], prog["tokens"] = bi + 1, prog["tokens"] + n
-            window_tokens, window_nll = window_tokens + n, window_nll + nll.item()
+            shared = torch.tensor([time.monotonic() - started, n], dtype=torch.float64)
+            if size > 1:  # every rank sees the same clock and token count
+                dist.all_reduce(shared)
+                shared[0] /= size
+            shared_elapsed = float(shared[0])
+            prog["batch"], prog["tokens"] = bi + 1, prog["tokens"] + int(shared[1])
+            window_tokens, window_nll = window_tokens + int(shared[1]), window_nll + nll.item()
             if window_tokens >= 20000 or bi == len(batches) - 1:
                 rate = window_tokens / max(time.monotonic() - window_t0, 1e-9)
-                bar.set_postfix(loss=f"{window_nll / window_tokens:.3f}", tok_s=f"{rate:,.0f}")
+                bar.set_postfix(loss=f"{window_nll * size / window_tokens:.3f}",
+                                tok_s=f"{rate:,.0f}")
                 window_tokens, window_nll, window_t0 = 0, 0.0, time.monotonic()
             bar.update(1)
             if time.monotonic() - last_ckpt > tcfg.checkpoint_minutes * 60:
                 checkpoint_now()
                 last_ckpt = time.monotonic()
-            if elapsed() > budget:
+            if shared_elapsed > budget:
                 out_of_time = True
                 break
         bar.close()
-        bpc = validation_bpc(module, valid, valid_chars, device) if valid else None
+        bpc = validation_bpc(module, valid, valid_chars, device) if valid and rank == 0 else 0.0
+        if size > 1:  # rank 0's figure decides for everyone
+            box = torch.tensor([bpc], dtype=torch.float64)
+            dist.broadcast(box, 0)
+            bpc = float(box[0])
+        bpc = bpc if valid else None
         frac = prog["tokens"] / total_tokens
         prog["history"].append({"epoch": round(frac, 3), "valid_bpc": bpc,
-                                "minutes": round(elapsed() / 60, 2)})
-        print(f"{cfg.arch}: {frac:.2f} epochs, {elapsed() / 60:.1f} min, "
-              f"valid BPC {bpc if bpc is None else round(bpc, 4)}", flush=True)
+                                "minutes": round(shared_elapsed / 60, 2)})
+        if rank == 0:
+            print(f"{cfg.arch}: {frac:.2f} epochs, {shared_elapsed / 60:.1f} min, "
+                  f"{prog['tokens'] / max(shared_elapsed, 1e-9):,.0f} tokens/s, valid BPC "
+                  f"{bpc if bpc is None else round(bpc, 4)}", flush=True)
         if bpc is None or prog["best_bpc"] is None or bpc < prog["best_bpc"]:
             prog["best_bpc"], prog["bad_epochs"] = bpc, 0
-            save_checkpoint(best_path, module, opt, prog)
+            if rank == 0:
+                save_checkpoint(best_path, module, opt, prog)
         else:
             prog["bad_epochs"] += 1
             prog["lr_scale"] = prog.get("lr_scale", 1.0) * 0.25  # one more chance, slower
@@ -287,11 +337,13 @@ def train_module(cfg: NeuralConfig, tcfg: NeuralTrainConfig, train: TokenStore,
             if prog["bad_epochs"] > tcfg.patience:
                 prog["done"] = True
         checkpoint_now()
-    best, _, _ = load_checkpoint(best_path, device) if best_path.is_file() else (module, 0, 0)
-    report = {"seconds": round(elapsed(), 1), "tokens_seen": prog["tokens"],
-              "tokens_per_second": round(prog["tokens"] / max(elapsed(), 1e-9)),
+    report = {"seconds": round(shared_elapsed, 1), "tokens_seen": prog["tokens"],
+              "tokens_per_second": round(prog["tokens"] / max(shared_elapsed, 1e-9)),
               "epochs": round(prog["tokens"] / total_tokens, 3), "valid_bpc": prog["best_bpc"],
-              "history": prog["history"], "device": str(device)}
+              "history": prog["history"], "device": str(device), "processes": size}
+    if rank > 0:
+        return None, report
+    best = load_checkpoint(best_path, device)[0] if best_path.is_file() else module
     return best.cpu().eval(), report
 
 

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from models.artifacts import ModelWriter, corpus_fingerprint, read_manifest
 from models.lm import LanguageModel
 from models.neural import NeuralConfig, NeuralLMModule, save_neural
-from models.neural_training import NeuralTrainConfig, TokenStore, train_module
+from models.neural_training import NeuralTrainConfig, TokenStore, barrier, train_module, world
 from models.ngram import NgramConfig, NgramModel
 from models.tokenizer import (
     Tokenizer,
@@ -171,13 +171,23 @@ class NeuralOptions:
 
 
 def _store(directory: Path, source: dict[str, Any], make: Any) -> TokenStore:
-    """A token store in ``directory``, rebuilt unless it was made from the same source."""
+    """A token store in ``directory``, rebuilt unless it was made from the same source.
+
+    Under torchrun rank 0 builds it while the others wait, then all map it; a rank on
+    another machine without the shared folder builds its own copy."""
     stamp = directory / "source.json"
-    if stamp.is_file() and json.loads(stamp.read_text()) == source:
-        return TokenStore(directory)
-    store = TokenStore.write(make(), directory)
-    stamp.write_text(json.dumps(source))
-    return store
+
+    def current() -> bool:
+        return stamp.is_file() and json.loads(stamp.read_text()) == source
+
+    if world()[0] == 0 and not current():
+        TokenStore.write(make(), directory)
+        stamp.write_text(json.dumps(source))
+    barrier()
+    if not current():
+        TokenStore.write(make(), directory)
+        stamp.write_text(json.dumps(source))
+    return TokenStore(directory)
 
 
 def train_neural_directory(opts: TrainOptions, nopts: NeuralOptions) -> dict[str, Any]:
@@ -212,13 +222,17 @@ def train_neural_directory(opts: TrainOptions, nopts: NeuralOptions) -> dict[str
                        tie_weights=not (nopts.cutoffs if nopts.cutoffs is not None else large),
                        bos_id=tok.bos_id, eos_id=tok.eos_id)
     params = sum(p.numel() for p in NeuralLMModule(cfg).parameters())
-    print(f"{arch}: {cfg.embed_dim}/{cfg.hidden_size}x{cfg.num_layers}, {params:,} parameters, "
-          f"{train.num_tokens():,} tokens an epoch", flush=True)
+    if world()[0] == 0:
+        print(f"{arch}: {cfg.embed_dim}/{cfg.hidden_size}x{cfg.num_layers}, "
+              f"{params:,} parameters, {train.num_tokens():,} tokens an epoch", flush=True)
     if not nopts.train.batch_tokens:  # small corpora need more, smaller steps
         nopts.train.batch_tokens = 8192 if large else 1024
     checkpoint = ckdir / "checkpoint.safetensors"
     module, report = train_module(cfg, nopts.train, train, valid, valid_chars, checkpoint,
                                   resume=nopts.resume, progress=opts.progress)
+    barrier()
+    if module is None:  # not rank 0: rank 0 publishes
+        return {}
     writer = ModelWriter(opts.out, base=published)
     try:
         save_neural(module, writer.path(arch))

@@ -12,11 +12,18 @@ import argparse
 import sys
 from pathlib import Path
 
+import torch
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.artifacts import ModelDirectoryError, read_manifest, sha256_file  # noqa: E402
 from models.neural import ARCHS  # noqa: E402
-from models.neural_training import NeuralTrainConfig, bf16_supported  # noqa: E402
+from models.neural_training import (  # noqa: E402
+    NeuralTrainConfig,
+    barrier,
+    bf16_supported,
+    init_distributed,
+)
 from models.training import (  # noqa: E402
     NeuralOptions,
     TrainOptions,
@@ -75,6 +82,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    rank, size = init_distributed(args.device)  # torchrun: one process a rank
     opts = TrainOptions(corpus=args.corpus, out=args.out, valid=args.valid,
                         vocab_size=args.vocab_size, order=args.order, prune=args.prune,
                         valid_lines=args.valid_lines, tokenizer=args.tokenizer,
@@ -88,8 +96,9 @@ def main(argv: list[str] | None = None) -> int:
             reuse = False
     if reuse:
         print(f"resume: {args.out} already has the tokenizer and n-gram of this corpus")
-    else:
+    elif rank == 0:  # the tokenizer and n-gram counts are built once
         rows.append(train_ngram_directory(opts))
+    barrier()
     if args.arch != "none":
         bf16 = {"on": True, "off": False}.get(args.bf16)
         tcfg = NeuralTrainConfig(epochs=args.epochs, max_minutes=args.max_minutes,
@@ -102,8 +111,12 @@ def main(argv: list[str] | None = None) -> int:
                               dropout=args.dropout, window=args.window, cutoffs=args.cutoffs,
                               train=tcfg, checkpoint_dir=args.checkpoint_dir, resume=args.resume)
         rows.append(train_neural_directory(opts, nopts))
-    print(summary_table(rows))
-    print(f"published {args.out} -> {args.out.resolve()}")
+    if rank == 0:
+        print(summary_table(rows))
+        print(f"published {args.out} -> {args.out.resolve()}" + (f" ({size} processes)"
+                                                                  if size > 1 else ""))
+    if size > 1:
+        torch.distributed.destroy_process_group()
     return 0
 
 
