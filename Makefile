@@ -16,17 +16,22 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-# The default model: tokenizer + 5-gram from the bundled sample corpus (seconds).
+# The default model: tokenizer, 5-gram and a small LSTM from the bundled sample corpus
+# (about a minute). .PRECIOUS: an interrupted build must not delete a published model.
+.PRECIOUS: $(MODEL_DIR)/manifest.json
 $(MODEL_DIR)/manifest.json: | $(VENV)/.installed
-	$(PY) scripts/train.py --corpus $(CORPUS) --out $(MODEL_DIR)
+	$(PY) scripts/train.py --corpus $(CORPUS) --out $(MODEL_DIR) --max-minutes 1
 
 model: $(MODEL_DIR)/manifest.json
 
-# The main job: completions as you type, on the default model.
-run: model
-	$(PY) scripts/complete.py --model $(MODEL_DIR)
+# The main job: the HTTP service on 127.0.0.1:8000 (demo page at /, API at /docs). The
+# default model is built first if missing; AUTOCOMPLETE_MODEL_DIR serves another directory.
+run: $(if $(AUTOCOMPLETE_MODEL_DIR),setup,model)
+	AUTOCOMPLETE_MODEL_DIR=$(or $(AUTOCOMPLETE_MODEL_DIR),$(MODEL_DIR)) $(PY) -m app
 
-complete: run
+# Completions as you type in the terminal, without the service.
+complete: model
+	$(PY) scripts/complete.py --model $(MODEL_DIR)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -177,7 +177,9 @@ class NgramModel(LanguageModel):
         names = ["unigram"] + [f"{a}{k}" for k in range(2, config.order + 1)
                                for a in ("words", "probs")]
         names += [f"{a}{k}" for k in range(1, config.order) for a in ("offsets", "gammas")]
-        arrays = {name: np.load(directory / f"{name}.npy", allow_pickle=False) for name in names}
+        # memory-mapped: loading is instant, pages come in as queries touch them
+        arrays = {name: np.load(directory / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+                  for name in names}
         model = cls(config, meta["vocab_size"], meta["bos_id"], meta["eos_id"], arrays,
                     cache_size)
         model.counts, model.discounts = meta.get("counts"), meta.get("discounts")

@@ -1,0 +1,1 @@
+"""The HTTP service over ``models/``: FastAPI routers, settings, the loaded models' lifecycle."""

@@ -1,0 +1,61 @@
+"""Error answers: 422 that names the field, 503 while no model serves, and a generic 500
+that logs the stack trace and never sends it (nor a path) to the client."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from app.service import Unavailable
+
+log = logging.getLogger("app.errors")
+
+
+def field_error(loc: tuple[str | int, ...], msg: str,
+                kind: str = "value_error") -> RequestValidationError:
+    """A 422 for one field, shaped like pydantic's own errors."""
+    return RequestValidationError([{"loc": loc, "msg": msg, "type": kind}])
+
+
+def _where(error: dict[str, Any]) -> str:
+    if error["type"] == "json_invalid":  # its loc ends in a character position, not a field
+        return "body"
+    parts = [str(p) for p in error["loc"] if p not in ("body", "query")]
+    return ".".join(parts) or "body"
+
+
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """422: ``message`` names every bad field; ``detail`` keeps pydantic's list, less the
+    echoed input (it may be a whole long text)."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "invalid"),
+               "type": e.get("type", "value_error")} for e in exc.errors()]
+    message = "; ".join(f"{_where(e)}: {e['msg']}" for e in errors)
+    return JSONResponse({"detail": errors, "message": message}, status_code=422)
+
+
+async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """503 while no model can answer; /ready says more."""
+    return JSONResponse({"detail": f"no model is serving: {exc}"}, status_code=503,
+                        headers={"Retry-After": str(request.app.state.settings.retry_after_s)})
+
+
+async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """500 with an id to find the logged stack trace by; nothing of the exception itself."""
+    error_id = uuid.uuid4().hex[:12]
+    log.error("unhandled error %s in %s %s", error_id, request.method, request.url.path,
+              exc_info=exc)
+    return JSONResponse({"detail": "internal server error", "error_id": error_id},
+                        status_code=500)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(Unavailable, unavailable)
+    app.add_exception_handler(Exception, internal_error)

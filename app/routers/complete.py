@@ -1,0 +1,76 @@
+"""POST and GET /complete: the words (or phrases) that complete what was typed."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query, Response
+
+from app.deps import ServiceDep, SettingsDep
+from app.routers.common import in_range, log_prob, timed
+from app.schemas import (
+    COMPLETE_EXAMPLES,
+    K_DEFAULT,
+    MAX_WORDS_DEFAULT,
+    TEXT_DOC,
+    CompleteRequest,
+    CompleteResponse,
+    CompletionItem,
+)
+from app.service import ModelService
+from app.settings import Settings
+from models.completion import CompletionEngine, split_text
+
+router = APIRouter(tags=["completion"])
+
+DESCRIPTION = """The `k` most likely whole words that complete `text`, best first.
+
+If `text` is empty or ends in whitespace, the next word is predicted and `prefix` is `""`.
+Otherwise the part after the last whitespace is the word being typed (`prefix`) and each
+completion replaces it; Hangul is matched by keystroke, so `재미` and the half-typed `재ㅁ`
+both find `재미있게`. `probability` is P(word followed by a word boundary | text);
+`log_prob` is its natural log (ln). Long texts are fine: only the end of the context is read.
+`model` names the model that answered (the n-gram answers when the recurrent model fails or
+is late). `Server-Timing` carries the model time."""
+
+
+def _complete(engine: CompletionEngine, text: str, k: int, max_words: int) -> list:
+    return engine.complete(text, k=k, max_words=max_words)
+
+
+async def _answer(service: ModelService, settings: Settings, response: Response, where: str,
+                  text: str, k: int | None, max_words: int | None,
+                  cacheable: bool = False) -> CompleteResponse:
+    k = in_range((where, "k"), k, K_DEFAULT, settings.k_max)
+    max_words = in_range((where, "max_words"), max_words, MAX_WORDS_DEFAULT,
+                         settings.max_words_max)
+    answer = await service.run("/complete", _complete, text, k, max_words)
+    if cacheable:  # a fallback's answer is not the one to keep
+        response.headers["Cache-Control"] = ("no-store" if answer.fallback else
+                                             f"public, max-age={settings.cache_max_age}")
+    return CompleteResponse(
+        completions=[CompletionItem(text=c.text, probability=min(c.probability, 1.0),
+                                    log_prob=log_prob(c.log_prob)) for c in answer.value],
+        prefix=split_text(text)[1], model=answer.model, took_ms=timed(response, answer))
+
+
+@router.post("/complete", response_model=CompleteResponse, summary="Complete what was typed",
+             description=DESCRIPTION)
+async def complete(body: Annotated[CompleteRequest, Body(openapi_examples=COMPLETE_EXAMPLES)],
+                   service: ServiceDep, settings: SettingsDep,
+                   response: Response) -> CompleteResponse:
+    return await _answer(service, settings, response, "body", body.text, body.k, body.max_words)
+
+
+@router.get("/complete", response_model=CompleteResponse,
+            summary="Complete what was typed (cacheable GET)",
+            description=DESCRIPTION + "\n\nThe same as POST, with `text` as `q`; the answer may "
+                                      "be cached (`Cache-Control`), unless a fallback gave it.")
+async def complete_get(
+    service: ServiceDep, settings: SettingsDep, response: Response,
+    q: Annotated[str, Query(description=TEXT_DOC,
+                            examples=["영화 너무 재미", "this movie is "])] = "",
+    k: Annotated[int | None, Query(ge=1, description=f"default {K_DEFAULT}")] = None,
+    max_words: Annotated[int | None, Query(ge=1, description="default 1")] = None,
+) -> CompleteResponse:
+    return await _answer(service, settings, response, "query", q, k, max_words, cacheable=True)

@@ -1,0 +1,128 @@
+"""Request and response bodies, with Korean and English examples for the OpenAPI page.
+
+Probabilities are between 0 and 1; every ``log_prob`` is a natural log (ln).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+
+K_DEFAULT, MAX_WORDS_DEFAULT = 5, 1
+
+TEXT_DOC = ("What the user has typed so far. Empty, or ending in whitespace: the next word is "
+            "predicted. Otherwise the part after the last whitespace is the word being typed; "
+            "Hangul matches by keystroke, so a half-typed syllable (머) finds 먹었다.")
+
+
+class CompleteRequest(BaseModel):
+    """POST /complete."""
+
+    text: str = Field(strict=True, description=TEXT_DOC)
+    k: int | None = Field(None, strict=True, ge=1,
+                          description=f"how many completions (default {K_DEFAULT}, at most "
+                                      "AUTOCOMPLETE_K_MAX, 20 by default)")
+    max_words: int | None = Field(None, strict=True, ge=1,
+                                  description="longest phrase offered, in words (default 1, at "
+                                              "most AUTOCOMPLETE_MAX_WORDS_MAX, 3 by default)")
+
+
+COMPLETE_EXAMPLES: dict[str, dict[str, Any]] = {
+    "half-typed": {"summary": "Korean, last syllable half-typed",
+                   "value": {"text": "영화 너무 재미", "k": 3}},
+    "jamo": {"summary": "Korean, one jamo typed, no spaces", "value": {"text": "나저녁에ㅂ"}},
+    "next-ko": {"summary": "Korean, next word", "value": {"text": "오늘 ", "k": 5}},
+    "english": {"summary": "English prefix", "value": {"text": "this movie is rea", "k": 3}},
+    "phrase": {"summary": "English, phrases of up to 2 words",
+               "value": {"text": "I really liked the ", "k": 3, "max_words": 2}},
+}
+
+
+class CompletionItem(BaseModel):
+    """A whole word (or phrase) that replaces the word being typed."""
+
+    text: str = Field(examples=["재미있게"])
+    probability: float = Field(ge=0, le=1, description="P(text | what was typed), 0..1")
+    log_prob: float = Field(le=0, description="ln of probability (natural log)")
+
+
+class CompleteResponse(BaseModel):
+    """Completions, best first."""
+
+    completions: list[CompletionItem]
+    prefix: str = Field(description='the word being completed as typed; "" for the next word',
+                        examples=["재미"])
+    model: str = Field(description="the model that answered: lstm, gru, rnn, window or ngram",
+                       examples=["ngram"])
+    took_ms: float = Field(description="model time in milliseconds")
+
+    model_config = {"json_schema_extra": {"examples": [{
+        "completions": [{"text": "재미있게", "probability": 0.21, "log_prob": -1.56},
+                        {"text": "재밌게", "probability": 0.05, "log_prob": -3.0}],
+        "prefix": "재미", "model": "lstm", "took_ms": 3.2}]}}
+
+
+class ProbabilityRequest(BaseModel):
+    """POST /probability."""
+
+    text: str = Field(strict=True, description="the context (with next) or the whole sentence "
+                                               "to score (without next)")
+    next: str | None = Field(None, strict=True,
+                             description="the next word(s) after text; null: score text as a "
+                                         "complete sentence")
+
+    @field_validator("next")
+    @classmethod
+    def _has_a_word(cls, value: str | None) -> str | None:
+        if value is not None and not value.split():
+            raise ValueError("next must contain at least one word (or be null)")
+        return value
+
+
+PROBABILITY_EXAMPLES: dict[str, dict[str, Any]] = {
+    "next-ko": {"summary": "Korean: P(next word | text)",
+                "value": {"text": "나는 밥을", "next": "먹었다"}},
+    "sentence-ko": {"summary": "Korean: a whole informal sentence",
+                    "value": {"text": "오늘 너무 힘들어 ㅠㅠ"}},
+    "next-en": {"summary": "English: P(next words | text)",
+                "value": {"text": "I really liked the", "next": "movie"}},
+    "sentence-en": {"summary": "English: a whole sentence", "value": {"text": "Great value"}},
+}
+
+
+class NextWordsProbability(BaseModel):
+    """P(next word(s), then a word boundary | text)."""
+
+    probability: float = Field(ge=0, le=1)
+    log_prob: float = Field(le=0, description="natural log of probability")
+    model: str
+    took_ms: float
+
+
+class TokenPart(BaseModel):
+    """One token of the text and its ln P given the tokens before it."""
+
+    piece: str = Field(description="SentencePiece piece; ▁ starts a word, </s> ends the sentence")
+    log_prob: float = Field(le=0, description="natural log")
+
+
+class SentenceProbability(BaseModel):
+    """ln P(text as a complete sentence, end of sentence included)."""
+
+    log_prob: float = Field(le=0, description="natural log of the sentence's probability")
+    probability: float = Field(ge=0, le=1, description="exp(log_prob); 0 when it underflows")
+    tokens: list[TokenPart]
+    bits_per_char: float | None = Field(description="−log2 P over (characters + 1 for the end)")
+    perplexity: float | None = Field(description="per-token perplexity, exp(−log_prob / tokens); "
+                                                 "null if it overflows")
+    chars: int
+    model: str
+    took_ms: float
+
+
+class ReloadRequest(BaseModel):
+    """Optional body of POST /admin/reload. Only the configured directory is ever read:
+    ``model_dir``, if given, must name it."""
+
+    model_dir: str | None = None

@@ -1,0 +1,271 @@
+"""The loaded models behind the HTTP layer: cold start, fallback, deadline, reload.
+
+    start ─► n-gram loaded (blocking, well under a second on the default model)
+          └► recurrent model loading in a background thread ─► swapped in when ready
+    request ─► recurrent model (own thread, deadline) ─┬─► answer, "model": "lstm"
+                                                       └─ raised / too late ─► n-gram answers
+
+Every loaded model runs on its own single-thread executor: the engine keeps caches
+and is not thread-safe, and the event loop never runs model code. What the service
+serves is one immutable ``Snapshot``; a load or reload builds a new one and swaps the
+reference, so a request keeps the models it started with until it is answered. An
+old snapshot's executors end when the last request holding them lets go (a
+ThreadPoolExecutor's idle thread exits once the executor is garbage).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from app.metrics import Metrics
+from app.settings import Settings
+from models.loading import LoadedModel, load_model, recurrent_family
+
+log = logging.getLogger("app.service")
+T = TypeVar("T")
+
+_ABSOLUTE_DIRS = re.compile(r"(?<![\w.])(?:/[^/\s:'\"()]+)+/")
+
+
+def public_message(text: str, *directories: Path | str) -> str:
+    """An error message fit for a client: the model directory and any other
+    folder cut away, file names (``lstm/model.safetensors``) kept."""
+    for d in sorted({str(d) for d in directories if d}, key=len, reverse=True):
+        text = text.replace(d + "/", "").replace(d, "model directory")
+    return _ABSOLUTE_DIRS.sub("", text)
+
+
+class Unavailable(RuntimeError):
+    """No model can answer (none loaded yet, or the directory is unusable)."""
+
+
+class ReloadRefused(RuntimeError):
+    """A reload found the directory unusable; the models that served keep serving."""
+
+
+@dataclass(eq=False)
+class Slot:
+    """One loaded model and the single thread that runs every call to it."""
+
+    model: LoadedModel
+    executor: ThreadPoolExecutor = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"model-{self.model.family}")
+
+    @property
+    def family(self) -> str:
+        return self.model.family
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What serves now. ``state``: starting | loading (the n-gram serves while the
+    recurrent model loads) | ready | degraded (a listed model failed: ``reason``) |
+    unavailable (nothing serves: ``reason``)."""
+
+    state: str = "starting"
+    ngram: Slot | None = None
+    recurrent: Slot | None = None
+    pending: str | None = None  # recurrent family still loading
+    reason: str | None = None
+    manifest: dict[str, Any] | None = None
+    version: str | None = None  # name of the published version directory
+    loaded_at: float | None = None
+
+    @property
+    def serving(self) -> str | None:
+        """The family that answers first."""
+        first = self.recurrent or self.ngram
+        return first.family if first else None
+
+    @property
+    def slots(self) -> list[Slot]:
+        return [s for s in (self.recurrent, self.ngram) if s is not None]
+
+
+@dataclass(frozen=True)
+class Answer(Generic[T]):
+    """A model's result, who gave it, the model time and why a fallback happened (if it did)."""
+
+    value: T
+    model: str
+    seconds: float
+    fallback: str | None = None
+
+
+Work = Callable[..., T]
+
+
+class ModelService:
+    """Loads the configured model directory and answers calls on the best model that can."""
+
+    def __init__(self, settings: Settings, metrics: Metrics):
+        self.settings, self.metrics = settings, metrics
+        self._snap = Snapshot()
+        self._lock = threading.Lock()  # one load or reload at a time
+        self._generation = 0  # bumped by every swap of directory; stale loaders give up
+        metrics.watch(self.figures)
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._snap
+
+    # --- loading -----------------------------------------------------------------
+    def _load(self, directory: Path, family: str) -> LoadedModel:
+        return load_model(directory, family, verify=self.settings.verify_hashes,
+                          **self.settings.engine_options())
+
+    def _reason(self, family: str, error: BaseException, *dirs: Path | str) -> str:
+        configured = self.settings.model_dir
+        message = public_message(str(error), configured.resolve(), configured.absolute(),
+                                 configured, *dirs)
+        return f"{family} model not loaded: {message}"
+
+    def _wanted_recurrent(self, manifest: dict[str, Any]) -> str | None:
+        return recurrent_family(manifest) if self.settings.prefer_recurrent else None
+
+    def start(self, background: bool = True) -> None:
+        """Load the n-gram now (blocking), then the recurrent model, if the directory
+        lists one, in a background thread (or inline with ``background=False``)."""
+        with self._lock:
+            try:
+                ngram = self._load(self.settings.model_dir, "ngram")
+            except Exception as e:  # noqa: BLE001 - any failure leaves the service up, 503
+                log.error("cannot load the n-gram model: %s", e)
+                self._snap = Snapshot("unavailable", reason=self._reason("ngram", e))
+                return
+            family = self._wanted_recurrent(ngram.manifest)
+            self._snap = Snapshot("loading" if family else "ready", Slot(ngram), pending=family,
+                                  manifest=ngram.manifest, version=ngram.directory.name,
+                                  loaded_at=time.time())
+            log.info("serving ngram from %s (%.2f s)", ngram.directory, ngram.load_seconds)
+            generation = self._generation
+        if family is None:
+            return
+        args = (generation, ngram.directory, family)
+        if background:
+            threading.Thread(target=self._load_recurrent, args=args, name="load-recurrent",
+                             daemon=True).start()
+        else:
+            self._load_recurrent(*args)
+
+    def _load_recurrent(self, generation: int, directory: Path, family: str) -> None:
+        try:
+            configure_torch(self.settings.torch_threads)
+            model = self._load(directory, family)  # the same version the n-gram came from
+        except Exception as e:  # noqa: BLE001 - a broken recurrent model only degrades
+            log.error("cannot load the %s model, the n-gram keeps serving: %s", family, e)
+            with self._lock:
+                if generation == self._generation:
+                    self._snap = replace(self._snap, state="degraded", pending=None,
+                                         reason=self._reason(family, e, directory))
+            return
+        with self._lock:
+            if generation != self._generation:  # a reload swapped the directory meanwhile
+                return
+            self._snap = replace(self._snap, state="ready", recurrent=Slot(model), pending=None)
+        log.info("serving %s (loaded in %.2f s)", family, model.load_seconds)
+
+    def reload(self) -> Snapshot:
+        """Load the configured directory again (it may point to a new version), verify
+        every model it lists and swap them in at once. Raises ReloadRefused and keeps
+        the old models if the n-gram fails, or if the recurrent model fails while the
+        old one works (a service already without it takes the new n-gram, degraded)."""
+        with self._lock:
+            old = self._snap
+            try:
+                ngram = self._load(self.settings.model_dir, "ngram")
+            except Exception as e:  # noqa: BLE001
+                self.metrics.reloads.labels("refused").inc()
+                raise ReloadRefused(self._reason("ngram", e)) from e
+            family = self._wanted_recurrent(ngram.manifest)
+            recurrent, state, reason = None, "ready", None
+            if family is not None:
+                try:
+                    configure_torch(self.settings.torch_threads)
+                    recurrent = Slot(self._load(ngram.directory, family))
+                except Exception as e:  # noqa: BLE001
+                    reason = self._reason(family, e, ngram.directory)
+                    if old.recurrent is not None:
+                        self.metrics.reloads.labels("refused").inc()
+                        raise ReloadRefused(reason) from e
+                    state = "degraded"  # nothing lost: the old one lacked it too
+            self._generation += 1
+            self._snap = Snapshot(state, Slot(ngram), recurrent, reason=reason,
+                                  manifest=ngram.manifest, version=ngram.directory.name,
+                                  loaded_at=time.time())
+            self.metrics.reloads.labels("ok").inc()
+            log.info("reloaded %s: serving %s", ngram.directory, self._snap.serving)
+            return self._snap
+
+    # --- answering ---------------------------------------------------------------
+    async def run(self, endpoint: str, work: Work[T], *args: Any) -> Answer[T]:
+        """``work(engine, *args)`` on the recurrent model within the deadline, else on
+        the n-gram. Runs in the models' threads, never on the event loop."""
+        snap = self._snap  # the models this request keeps until it is answered
+        if snap.ngram is None and snap.recurrent is None:
+            raise Unavailable(snap.reason or "the model is still loading")
+        fallback = None
+        if snap.recurrent is not None:
+            t0 = time.perf_counter()
+            future = snap.recurrent.executor.submit(work, snap.recurrent.model.engine, *args)
+            try:
+                value = await asyncio.wait_for(asyncio.wrap_future(future),
+                                               self.settings.deadline_ms / 1000)
+                return self._answered(endpoint, value, snap.recurrent.family, t0)
+            except TimeoutError:
+                future.cancel()  # still queued: it never runs; running: its result is dropped
+                fallback = "deadline"
+            except Exception:  # noqa: BLE001 - the n-gram answers instead; the log keeps why
+                log.exception("%s failed in the %s model; the n-gram answers", endpoint,
+                              snap.recurrent.family)
+                fallback = "error"
+            self.metrics.fallbacks.labels(endpoint, fallback).inc()
+            if snap.ngram is None:
+                raise Unavailable(f"the {snap.recurrent.family} model did not answer")
+        assert snap.ngram is not None
+        t0 = time.perf_counter()
+        value = await asyncio.wrap_future(
+            snap.ngram.executor.submit(work, snap.ngram.model.engine, *args))
+        return self._answered(endpoint, value, "ngram", t0, fallback)
+
+    def _answered(self, endpoint: str, value: T, model: str, t0: float,
+                  fallback: str | None = None) -> Answer[T]:
+        seconds = time.perf_counter() - t0
+        self.metrics.model_requests.labels(endpoint, model).inc()
+        self.metrics.model_latency.labels(endpoint, model).observe(seconds)
+        return Answer(value, model, seconds, fallback)
+
+    def figures(self) -> dict[str, Any]:
+        """The loaded models' figures for /metrics."""
+        snap = self._snap
+        models = {s.family: {"load_seconds": s.model.load_seconds,
+                             "cache_hits": s.model.engine.cache_hits,
+                             "cache_misses": s.model.engine.cache_misses} for s in snap.slots}
+        return {"models": models, "serving": snap.serving,
+                "degraded": snap.state in ("degraded", "unavailable")}
+
+    def close(self) -> None:
+        """Stop the model threads once their queued calls are done."""
+        for slot in self._snap.slots:
+            slot.executor.shutdown(wait=False)
+
+
+def configure_torch(threads: int) -> None:
+    """``torch.set_num_threads(threads)`` where torch is installed; nothing otherwise."""
+    try:
+        import torch
+    except ImportError:
+        return
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
