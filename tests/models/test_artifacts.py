@@ -103,9 +103,9 @@ def test_a_killed_training_run_leaves_the_previous_model(sample_corpus, tmp_path
     big.write_text("\n".join(f"{line} {i}" for i in range(60) for line in lines),
                    encoding="utf-8")
     proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "train.py"), "--corpus",
-                             str(big), "--out", str(out), "--no-progress"],
+                             str(big), "--out", str(out), "--arch", "none", "--no-progress"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300  # a loaded machine can be slow; the kill is the point
     while not list((tmp_path / ".m.versions").glob("tmp-*/tokenizer.model")):
         assert proc.poll() is None, "training ended before it could be killed"
         assert time.monotonic() < deadline
