@@ -106,12 +106,14 @@ def test_a_killed_training_run_leaves_the_previous_model(sample_corpus, tmp_path
                              str(big), "--out", str(out), "--arch", "none", "--no-progress"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300  # a loaded machine can be slow; the kill is the point
-    while not list((tmp_path / ".m.versions").glob("tmp-*/tokenizer.model")):
-        assert proc.poll() is None, "training ended before it could be killed"
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    try:
+        while not list((tmp_path / ".m.versions").glob("tmp-*/tokenizer.model")):
+            assert proc.poll() is None, "training ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
     assert read_manifest(out) == before
     m = load_model(out)  # verifies every hash
     assert m.engine.complete("나는 밥을 ", k=1)

@@ -130,13 +130,15 @@ def test_resume_after_a_kill_continues_from_the_checkpoint(sample_corpus, tmp_pa
            "--bf16", "off"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoint = ck / "checkpoint.safetensors"
-    deadline = time.monotonic() + 120
-    while not checkpoint.is_file():
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.1)
-    time.sleep(0.5)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    deadline = time.monotonic() + 300
+    try:
+        while not checkpoint.is_file():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        time.sleep(0.5)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
     ngram_only = read_manifest(out)
     assert "gru" not in ngram_only["models"]  # the published model is intact, n-gram only
     from models.neural_training import load_checkpoint
