@@ -145,7 +145,11 @@ def verify_files(directory: Path | str, manifest: dict[str, Any], rels: Iterable
 
 
 def family_files(manifest: dict[str, Any], family: str) -> list[str]:
-    """The files a family needs: its own folder and the tokenizer."""
+    """The files a family needs: its own folder and the tokenizer (an interpolated
+    family such as ``lstm+ngram`` needs both parts)."""
+    if "+" in family:
+        parts = [family_files(manifest, part) for part in family.split("+")]
+        return sorted({f for files in parts for f in files})
     if family not in manifest["models"]:
         raise ModelDirectoryError(f"no {family!r} model in this directory "
                                   f"(it has {sorted(manifest['models'])})")

@@ -8,9 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from safetensors import SafetensorError
+
 from models.artifacts import ModelDirectoryError, family_files, read_manifest, verify_files
 from models.completion import CompletionEngine
 from models.lm import LanguageModel
+from models.mixture import MixtureLM
 from models.ngram import NgramModel
 from models.tokenizer import Tokenizer
 
@@ -42,9 +45,15 @@ class LoadedModel:
 
 
 def recurrent_family(manifest: dict[str, Any]) -> str | None:
-    """The recurrent (or window) model a directory holds, if any: the one the service prefers."""
+    """The recurrent (or window) model a directory holds, if any: the one the service
+    prefers; interpolated with the n-gram (``lstm+ngram``) where that measured better
+    on the validation text."""
+    models = manifest.get("models", {})
     for family in ("lstm", "gru", "rnn", "window"):
-        if family in manifest.get("models", {}):
+        if family in models:
+            mix = models[family].get("interpolation")
+            if mix and mix["valid"]["mixture_bpc"] < mix["valid"]["neural_bpc"]:
+                return f"{family}+ngram"
             return family
     return None
 
@@ -61,14 +70,26 @@ def load_model(directory: Path | str, family: str = "ngram", verify: bool = True
     files = family_files(manifest, family)
     if verify:
         verify_files(directory, manifest, files)
+    parts = family.split("+")
     loaders = _loaders(family)
-    if family not in loaders:
+    if any(p not in loaders for p in parts):
         raise ModelDirectoryError(f"{directory}: family {family!r} cannot be loaded here")
-    info = manifest["models"][family]
+    lms = []
+    for part in parts:
+        info = manifest["models"][part]
+        try:
+            lms.append(loaders[part](directory / info["dir"]))
+        except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as e:
+            raise ModelDirectoryError(f"{directory / info['dir']}: cannot load ({e})") from e
     try:
         tokenizer = Tokenizer(directory / "tokenizer.model")
-        lm = loaders[family](directory / info["dir"])
-    except (OSError, ValueError, KeyError, RuntimeError) as e:
-        raise ModelDirectoryError(f"{directory / info['dir']}: cannot load ({e})") from e
+    except (OSError, RuntimeError) as e:
+        raise ModelDirectoryError(f"{directory / 'tokenizer.model'}: cannot load ({e})") from e
+    lm = lms[0]
+    if len(lms) == 2:
+        mix = manifest["models"][parts[0]].get("interpolation")
+        if parts[1] != "ngram" or not mix:
+            raise ModelDirectoryError(f"{directory}: no interpolation weight for {family!r}")
+        lm = MixtureLM(lms[0], lms[1], mix["weight"])
     engine = CompletionEngine(tokenizer, lm, **engine_options)
     return LoadedModel(family, engine, manifest, directory, time.perf_counter() - t0)

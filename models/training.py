@@ -17,7 +17,8 @@ from tqdm import tqdm
 
 from models.artifacts import ModelWriter, corpus_fingerprint, read_manifest
 from models.lm import LanguageModel
-from models.neural import NeuralConfig, NeuralLMModule, save_neural
+from models.mixture import tune_weight
+from models.neural import NeuralConfig, NeuralLM, NeuralLMModule, save_neural
 from models.neural_training import NeuralTrainConfig, TokenStore, barrier, train_module, world
 from models.ngram import NgramConfig, NgramModel
 from models.tokenizer import (
@@ -168,6 +169,7 @@ class NeuralOptions:
     train: NeuralTrainConfig = field(default_factory=NeuralTrainConfig)
     checkpoint_dir: Path | None = None
     resume: bool = False
+    interpolate: bool = True  # tune the weight of a mixture with the n-gram on --valid
 
 
 def _store(directory: Path, source: dict[str, Any], make: Any) -> TokenStore:
@@ -188,6 +190,20 @@ def _store(directory: Path, source: dict[str, Any], make: Any) -> TokenStore:
         TokenStore.write(make(), directory)
         stamp.write_text(json.dumps(source))
     return TokenStore(directory)
+
+
+def interpolation(neural: LanguageModel, published: Path, tok: Tokenizer, lines: list[str],
+                  source: Path) -> dict[str, Any]:
+    """The manifest entry of a neural model interpolated with the directory's n-gram:
+    the weight tuned on ``lines`` and the validation BPC of each part and the mixture."""
+    ngram = NgramModel.load(published / "ngram")
+    weight, figures = tune_weight(neural, ngram, tok, lines)
+    if world()[0] == 0:
+        print(f"interpolation with the n-gram: weight {weight:.2f}, valid BPC "
+              f"{figures['mixture_bpc']:.4f} (neural {figures['neural_bpc']:.4f}, "
+              f"n-gram {figures['ngram_bpc']:.4f})", flush=True)
+    return {"weight": weight, "valid": figures | {"lines": len(lines),
+                                                  "file": Path(source).name}}
 
 
 def train_neural_directory(opts: TrainOptions, nopts: NeuralOptions) -> dict[str, Any]:
@@ -233,6 +249,10 @@ def train_neural_directory(opts: TrainOptions, nopts: NeuralOptions) -> dict[str
     barrier()
     if module is None:  # not rank 0: rank 0 publishes
         return {}
+    mix = None
+    if opts.valid and nopts.interpolate:
+        mix = interpolation(NeuralLM(module), published, tok,
+                            sample_lines(opts.valid, opts.valid_lines), opts.valid)
     writer = ModelWriter(opts.out, base=published)
     try:
         save_neural(module, writer.path(arch))
@@ -242,6 +262,8 @@ def train_neural_directory(opts: TrainOptions, nopts: NeuralOptions) -> dict[str
             "validation": {"bpc": report["valid_bpc"], "lines": opts.valid_lines,
                            "file": Path(opts.valid).name if opts.valid else None},
             "train_seconds": report["seconds"], "bytes": dir_size(writer.dir / arch)}
+        if mix:
+            writer.manifest["models"][arch]["interpolation"] = mix
         writer.publish()
     except BaseException:
         writer.abandon()

@@ -55,7 +55,8 @@ def rnn_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("rnn") / "sample-lstm"
     train_ngram_directory(TrainOptions(corpus=SAMPLE, out=out, order=4, progress=False))
     tcfg = NeuralTrainConfig(epochs=2, batch_tokens=1024, max_minutes=2, threads=1)
-    nopts = NeuralOptions(arch="lstm", embed_dim=32, hidden_size=64, cutoffs=[], train=tcfg)
+    nopts = NeuralOptions(arch="lstm", embed_dim=32, hidden_size=64, cutoffs=[], train=tcfg,
+                          interpolate=False)  # the service tests want the plain LSTM
     train_neural_directory(TrainOptions(corpus=SAMPLE, out=out, valid=SAMPLE, valid_lines=200,
                                         progress=False), nopts)
     return out

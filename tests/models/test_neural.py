@@ -96,6 +96,23 @@ def test_a_corrupted_weight_file_is_refused_by_name(rnn_model_dir, tmp_path):
     assert load_model(copy, "ngram").engine.complete("나는 ", k=1)  # the n-gram is untouched
 
 
+@pytest.mark.parametrize("damage", ["truncated", "empty", "not safetensors"])
+def test_unreadable_weights_are_refused_by_name_even_unverified(rnn_model_dir, tmp_path,
+                                                                damage):
+    import shutil
+
+    copy = tmp_path / "m"
+    shutil.copytree(rnn_model_dir.resolve(), copy)
+    weights = copy / "lstm" / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes({"truncated": data[:len(data) // 2], "empty": b"",
+                         "not safetensors": b"\xff" * 64}[damage])
+    with pytest.raises(ModelDirectoryError, match=r"sha256 mismatch"):
+        load_model(copy, "lstm")
+    with pytest.raises(ModelDirectoryError, match=r"lstm: cannot load \(.*header"):
+        load_model(copy, "lstm", verify=False)  # safetensors' own error, with the directory
+
+
 def test_manifest_records_the_neural_training(rnn_model_dir):
     info = read_manifest(rnn_model_dir)["models"]["lstm"]
     assert info["config"]["hidden_size"] == 64 and info["parameters"] > 0
@@ -103,13 +120,18 @@ def test_manifest_records_the_neural_training(rnn_model_dir):
 
 
 def test_no_pickle_anywhere_in_the_code():
-    pattern = re.compile(r"torch\.load\((?![^)]*weights_only=True)|pickle\.load|"
-                         r"allow_pickle=True")
+    """Nothing the service, the scripts or the benchmarks run unpickles: weights are
+    safetensors, arrays .npy without pickles, everything else JSON."""
+    pattern = re.compile(r"torch\.load\((?![^)]*weights_only=True)|pickle\.loads?\b|"
+                         r"allow_pickle=True|^\s*(import|from) (c?pickle|dill|joblib|shelve|"
+                         r"marshal)\b|pd\.read_pickle|\.load_state_dict_from_url", re.M)
     offenders = []
-    for path in [*ROOT.glob("models/*.py"), *ROOT.glob("app/**/*.py"),
-                 *ROOT.glob("scripts/*.py")]:
+    files = [*ROOT.glob("models/*.py"), *ROOT.glob("app/**/*.py"), *ROOT.glob("scripts/*.py"),
+             *ROOT.glob("bench/**/*.py")]
+    assert len(files) > 20
+    for path in files:
         if pattern.search(path.read_text(encoding="utf-8")):
-            offenders.append(path.name)
+            offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
 
 
@@ -141,6 +163,7 @@ def test_resume_after_a_kill_continues_from_the_checkpoint(sample_corpus, tmp_pa
         proc.wait()
     ngram_only = read_manifest(out)
     assert "gru" not in ngram_only["models"]  # the published model is intact, n-gram only
+    assert load_model(out, "ngram").engine.complete("나는 ", k=1)  # every hash verified
     from models.neural_training import load_checkpoint
 
     _, _, progress = load_checkpoint(checkpoint, torch.device("cpu"))
@@ -154,3 +177,39 @@ def test_resume_after_a_kill_continues_from_the_checkpoint(sample_corpus, tmp_pa
     assert read_manifest(out)["files"]["tokenizer.model"] == ngram_only["files"][
         "tokenizer.model"]
     assert not ck.exists()  # the checkpoint is removed once the model is published
+    assert load_model(out, "gru").engine.complete("오늘 ", k=1)  # the resumed model serves
+
+
+def test_the_interpolated_model_is_normalised_tuned_and_preferred(rnn_model_dir, tmp_path,
+                                                                 sample_corpus):
+    import shutil
+
+    copy = tmp_path / "m"
+    shutil.copytree(rnn_model_dir.resolve(), tmp_path / "v1")
+    copy.symlink_to(tmp_path / "v1")
+    from models.loading import recurrent_family
+
+    assert recurrent_family(read_manifest(copy)) == "lstm"  # not interpolated yet
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "interpolate.py"), "--model",
+                           str(copy), "--valid", str(sample_corpus), "--valid-lines", "300"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rnn_model_dir = copy
+    manifest = read_manifest(rnn_model_dir)
+    mix = manifest["models"]["lstm"]["interpolation"]
+    assert 0 < mix["weight"] <= 1
+    assert mix["valid"]["mixture_bpc"] <= mix["valid"]["neural_bpc"] + 1e-9  # λ=1 is a choice
+    m = load_model(rnn_model_dir, "lstm+ngram")
+    lm = m.engine.lm
+    state = lm.feed(lm.start(), m.engine.tok.encode("나는 밥을"))
+    assert np.exp(lm.logprobs([state])[0]).sum() == pytest.approx(1.0, abs=1e-5)
+    ids = m.engine.tok.encode("나는 밥을 먹었다")
+    steps, s = [], lm.start()
+    for i in ids:
+        steps.append(lm.logprobs([s])[0, i])
+        s = lm.advance([s], [i])[0]
+    np.testing.assert_allclose(lm.token_logprobs(ids), steps, atol=1e-5)
+    assert "먹었다" in [c.text for c in m.engine.complete("나는 밥을 머", k=3)]
+    expected = "lstm+ngram" if mix["valid"]["mixture_bpc"] < mix["valid"]["neural_bpc"] \
+        else "lstm"
+    assert recurrent_family(manifest) == expected
