@@ -6,7 +6,7 @@ MODEL_DIR ?= models-data/default
 CORPUS ?= data/sample_corpus.txt
 NSMC ?= ../shared/data/nsmc
 
-.PHONY: setup run model complete test lint nsmc evaluate clean
+.PHONY: setup run model complete test lint nsmc evaluate bench bench-quick clean lock audit fuzz load
 .PHONY: docker-base docker-wheels docker-build docker-smoke deploy-lint
 
 $(VENV)/.installed: pyproject.toml
@@ -40,13 +40,43 @@ lint: setup
 test: lint
 	$(PY) -m pytest -q
 
-# The n-gram model on the whole NSMC train split (a few minutes), then its figures.
-nsmc: setup
-	$(PY) scripts/train.py --corpus $(NSMC)/train.txt --valid $(NSMC)/valid.txt \
-		--out models-data/nsmc
+# Every package of the venv at its installed version (what was tested and audited), then
+# their known vulnerabilities by pip-audit (as in `make test`: a finding fails, an advisory
+# service that cannot be reached only skips, saying why).
+lock: setup
+	{ echo "# make lock: pip list --format=freeze --exclude-editable of .venv (Python 3.11)"; \
+	  $(VENV)/bin/pip list --format=freeze --exclude-editable; } > requirements.lock
 
-evaluate: setup
-	$(PY) scripts/evaluate.py --model models-data/nsmc --file $(NSMC)/test.txt --sentences 300
+audit: setup
+	$(PY) -m pytest -q -rs -W always tests/test_dependencies.py
+
+# The long runs (README "Operations"): schemathesis against a real server, open-loop load.
+fuzz: model
+	$(PY) bench/fuzz.py --model-dir $(MODEL_DIR) --examples 2000
+
+load: model
+	$(PY) bench/load.py --model-dir $(MODEL_DIR) --seconds 60
+
+# The NSMC model the service serves: SentencePiece 8K, 5-gram (5-gram singletons pruned),
+# an LSTM trained for 55 minutes (bf16 on CPUs that have it), interpolated with the n-gram.
+NSMC_MODEL ?= models-data/nsmc-lstm
+$(NSMC_MODEL)/manifest.json: | $(VENV)/.installed
+	$(PY) scripts/train.py --corpus $(NSMC)/train.txt --valid $(NSMC)/valid.txt \
+		--out $(NSMC_MODEL) --prune 0 0 0 0 1 --arch lstm --embed-dim 256 --hidden-size 512 \
+		--cutoffs 1000 3000 --batch-tokens 8192 --max-minutes 55
+
+nsmc: $(NSMC_MODEL)/manifest.json
+
+evaluate: nsmc
+	$(PY) scripts/evaluate.py --model $(NSMC_MODEL) --file $(NSMC)/test.txt --sentences 300
+
+# docs/benchmarks.md and its plots: about an hour once the NSMC model exists (make nsmc,
+# another hour); `make bench-quick` takes a few minutes on small budgets and samples.
+bench: nsmc
+	$(PY) bench/quality.py
+
+bench-quick: setup
+	$(PY) bench/quality.py --quick
 
 # --- containers: README "Deploy and scale" ----------------------------------------------
 BASE_IMAGE ?= autocomplete-base:bookworm

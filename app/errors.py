@@ -8,8 +8,10 @@ import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from app.service import Unavailable
 
@@ -29,11 +31,19 @@ def _where(error: dict[str, Any]) -> str:
     return ".".join(parts) or "body"
 
 
+def _msg(error: dict[str, Any]) -> str:
+    """pydantic's message, except where it misleads: a body FastAPI did not read as JSON
+    (no JSON content type) reaches the model as raw bytes, "not a valid dictionary"."""
+    if error.get("type") == "model_attributes_type" and isinstance(error.get("input"), bytes):
+        return "expected a JSON object sent with Content-Type: application/json"
+    return error.get("msg", "invalid")
+
+
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     """422: ``message`` names every bad field; ``detail`` keeps pydantic's list, less the
     echoed input (it may be a whole long text)."""
     assert isinstance(exc, RequestValidationError)
-    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "invalid"),
+    errors = [{"loc": list(e.get("loc", ())), "msg": _msg(e),
                "type": e.get("type", "value_error")} for e in exc.errors()]
     message = "; ".join(f"{_where(e)}: {e['msg']}" for e in errors)
     return JSONResponse({"detail": errors, "message": message}, status_code=422)
@@ -43,6 +53,19 @@ async def unavailable(request: Request, exc: Exception) -> JSONResponse:
     """503 while no model can answer; /ready says more."""
     return JSONResponse({"detail": f"no model is serving: {exc}"}, status_code=503,
                         headers={"Retry-After": str(request.app.state.settings.retry_after_s)})
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's answer to an HTTPException, except that a 405's Allow header lists every
+    method the OpenAPI document gives the path (the router names only those of the first
+    route that matched: ``Allow: POST`` for /complete, which answers GET too)."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        methods = request.app.openapi().get("paths", {}).get(request.scope["path"], {})
+        if methods:
+            allow = ", ".join(sorted(m.upper() for m in methods))
+            exc = HTTPException(405, exc.detail, headers={"Allow": allow})
+    return await http_exception_handler(request, exc)
 
 
 async def internal_error(request: Request, exc: Exception) -> JSONResponse:
@@ -58,4 +81,5 @@ def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(Unavailable, unavailable)
+    app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, internal_error)

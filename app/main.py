@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
-from app import errors
+from app import errors, openapi
 from app.lifecycle import lifespan
 from app.metrics import Metrics
 from app.middleware import LimitsMiddleware, MetricsMiddleware
@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings, app.state.metrics = settings, metrics
     app.state.service = ModelService(settings, metrics)
     errors.install(app)
+    openapi.install(app, settings)
     routers = [complete.router, probability.router, ops.router, demo.router]
     if settings.admin_token is not None:
         routers.append(admin.router)

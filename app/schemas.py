@@ -5,11 +5,40 @@ Probabilities are between 0 and 1; every ``log_prob`` is a natural log (ln).
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, field_validator
 
 K_DEFAULT, MAX_WORDS_DEFAULT = 5, 1
+
+# A code point U+D800..U+DFFF left in a decoded string is a lone surrogate (JSON lets
+# "\ud800" through; a pair is decoded to one character): not a character, no UTF-8 for it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# A character that is not whitespace by Python's str.split() nor by JSON Schema's (ECMA) \s:
+# the same set under Python's re, ECMA-262 and Rust's regex (U+FEFF is space to ECMA only,
+# U+001C..U+001F and U+0085 to Python only).
+A_WORD = r"[^\s\ufeff\x1c-\x1f\x85]"
+
+
+def unicode_text(value: Any) -> Any:
+    """``value`` unchanged, or a 422 if it is a string with a lone surrogate (no text the
+    tokenizer could read nor the response could be written in)."""
+    if isinstance(value, str) and (bad := _LONE_SURROGATE.search(value)):
+        raise ValueError(f"lone surrogate U+{ord(bad.group()):04X} at character "
+                         f"{bad.start()}: not valid Unicode text")
+    return value
+
+
+def _whole_number(value: Any) -> Any:
+    """A JSON number with no fraction (3.0) is an integer to JSON Schema: take it as one.
+    Strings and fractions stay errors (the field is strict)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+OptionalWholeNumber = Annotated[int | None, BeforeValidator(_whole_number)]
 
 TEXT_DOC = ("What the user has typed so far. Empty, or ending in whitespace: the next word is "
             "predicted. Otherwise the part after the last whitespace is the word being typed; "
@@ -20,12 +49,14 @@ class CompleteRequest(BaseModel):
     """POST /complete."""
 
     text: str = Field(strict=True, description=TEXT_DOC)
-    k: int | None = Field(None, strict=True, ge=1,
-                          description=f"how many completions (default {K_DEFAULT}, at most "
-                                      "AUTOCOMPLETE_K_MAX, 20 by default)")
-    max_words: int | None = Field(None, strict=True, ge=1,
-                                  description="longest phrase offered, in words (default 1, at "
-                                              "most AUTOCOMPLETE_MAX_WORDS_MAX, 3 by default)")
+    k: OptionalWholeNumber = Field(
+        None, strict=True, ge=1, description=f"how many completions (default {K_DEFAULT}, at "
+                                             "most AUTOCOMPLETE_K_MAX, 20 by default)")
+    max_words: OptionalWholeNumber = Field(
+        None, strict=True, ge=1, description="longest phrase offered, in words (default 1, at "
+                                             "most AUTOCOMPLETE_MAX_WORDS_MAX, 3 by default)")
+
+    _text_is_unicode = field_validator("text")(unicode_text)
 
 
 COMPLETE_EXAMPLES: dict[str, dict[str, Any]] = {
@@ -69,13 +100,17 @@ class ProbabilityRequest(BaseModel):
     text: str = Field(strict=True, description="the context (with next) or the whole sentence "
                                                "to score (without next)")
     next: str | None = Field(None, strict=True,
-                             description="the next word(s) after text; null: score text as a "
-                                         "complete sentence")
+                             description="the next word(s) after text (at most "
+                                         "AUTOCOMPLETE_MAX_NEXT_CHARS, 200 by default); null: "
+                                         "score text as a complete sentence",
+                             json_schema_extra={"pattern": A_WORD})
+
+    _text_is_unicode = field_validator("text", "next")(unicode_text)
 
     @field_validator("next")
     @classmethod
     def _has_a_word(cls, value: str | None) -> str | None:
-        if value is not None and not value.split():
+        if value is not None and not re.search(A_WORD, value):
             raise ValueError("next must contain at least one word (or be null)")
         return value
 
@@ -126,3 +161,23 @@ class ReloadRequest(BaseModel):
     ``model_dir``, if given, must name it."""
 
     model_dir: str | None = None
+
+
+class ErrorDetail(BaseModel):
+    """The body of a 400, 413 or 503: what went wrong, in words."""
+
+    detail: str
+
+
+_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again",
+                                "schema": {"type": "integer"}}}
+# The answers every model endpoint may give besides 200 and 422 (the middleware's and the
+# service's), for the OpenAPI page.
+MODEL_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorDetail, "description": "the body could not be read (not UTF-8)"},
+    413: {"model": ErrorDetail,
+          "description": "the body is over AUTOCOMPLETE_MAX_BODY_BYTES (64 KiB by default)"},
+    503: {"model": ErrorDetail, "headers": _RETRY_AFTER,
+          "description": "more than AUTOCOMPLETE_MAX_CONCURRENCY requests in flight, or no "
+                         "model loaded (/ready says why): retry after Retry-After seconds"},
+}

@@ -28,7 +28,10 @@ class Settings(BaseSettings):
     prefer_recurrent: bool = Field(
         True, description="serve the recurrent model when the directory has one")
     beam_size: int = Field(12, ge=1, le=256, description="beam of the completion search")
-    state_cache_size: int = Field(20000, ge=0, description="model states kept per model")
+    state_cache_size: int = Field(
+        5000, ge=0,
+        description="model states kept per model (a neural state holds its next-token "
+                    "log-probabilities: 32 KB with 8K pieces)")
     max_context_chars: int = Field(400, ge=1,
                                    description="context the engine reads, from the right")
     torch_threads: int = Field(1, ge=1, le=64, description="torch.set_num_threads, if torch loads")
@@ -45,6 +48,9 @@ class Settings(BaseSettings):
     # --- limits --------------------------------------------------------------------
     max_body_bytes: int = Field(64 * 1024, ge=256, description="413 beyond this request body")
     max_text_chars: int = Field(10000, ge=1, description="longest text /probability scores")
+    max_next_chars: int = Field(
+        200, ge=1, description="longest next /probability scores: a recurrent model reads it a "
+                               "token at a time, so its cost is bounded here")
     k_max: int = Field(20, ge=1, description="most completions one request may ask for")
     max_words_max: int = Field(3, ge=1, description="longest phrase one request may ask for")
     deadline_ms: float = Field(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +15,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.deps import ServiceDep, SettingsDep
-from app.schemas import ReloadRequest
+from app.schemas import MODEL_RESPONSES, ReloadRequest
 from app.service import ReloadRefused
 
 _bearer = HTTPBearer(auto_error=False)
@@ -31,11 +32,22 @@ def _require_admin(settings: SettingsDep,
                             headers={"WWW-Authenticate": "Bearer"})
 
 
+def names_configured(wanted: str, configured: Path) -> bool:
+    """Whether ``wanted`` (from a request) names the configured directory. Decided on the
+    strings alone: a path from a request is never looked up on the filesystem (only the
+    configured one is resolved), and a NUL or an unknown name is simply not it."""
+    if "\0" in wanted:
+        return False
+    lexical = os.path.normpath(os.path.join(os.getcwd(), wanted))
+    return lexical in {os.path.normpath(configured.absolute()), str(configured.resolve())}
+
+
 router = APIRouter(tags=["admin"], dependencies=[Depends(_require_admin)])
 
 
 @router.post("/admin/reload", summary="Reload the model directory",
-             responses={401: {"description": "missing or wrong bearer token"},
+             responses={400: MODEL_RESPONSES[400], 413: MODEL_RESPONSES[413],
+                        401: {"description": "missing or wrong bearer token"},
                         403: {"description": "model_dir names another directory"},
                         409: {"description": "the directory is unusable; the old model serves"}})
 async def reload(service: ServiceDep, settings: SettingsDep,
@@ -43,11 +55,10 @@ async def reload(service: ServiceDep, settings: SettingsDep,
     """Re-read AUTOCOMPLETE_MODEL_DIR (a new published version, say), verify every file and
     swap the models at once; requests in flight finish on the old ones. A directory that
     fails is refused and the old models keep serving. The SIGHUP signal does the same."""
-    if body is not None and body.model_dir is not None:
-        wanted, configured = Path(body.model_dir), settings.model_dir
-        if wanted.absolute().resolve() != configured.absolute().resolve():
-            raise HTTPException(403, "reload re-reads the configured model directory only "
-                                     "(AUTOCOMPLETE_MODEL_DIR); it cannot be named over HTTP")
+    if body is not None and body.model_dir is not None and \
+            not names_configured(body.model_dir, settings.model_dir):
+        raise HTTPException(403, "reload re-reads the configured model directory only "
+                                 "(AUTOCOMPLETE_MODEL_DIR); it cannot be named over HTTP")
     try:
         snap = await asyncio.to_thread(service.reload)
     except ReloadRefused as e:

@@ -12,6 +12,7 @@ from app.schemas import (
     COMPLETE_EXAMPLES,
     K_DEFAULT,
     MAX_WORDS_DEFAULT,
+    MODEL_RESPONSES,
     TEXT_DOC,
     CompleteRequest,
     CompleteResponse,
@@ -55,14 +56,14 @@ async def _answer(service: ModelService, settings: Settings, response: Response,
 
 
 @router.post("/complete", response_model=CompleteResponse, summary="Complete what was typed",
-             description=DESCRIPTION)
+             description=DESCRIPTION, responses=MODEL_RESPONSES)
 async def complete(body: Annotated[CompleteRequest, Body(openapi_examples=COMPLETE_EXAMPLES)],
                    service: ServiceDep, settings: SettingsDep,
                    response: Response) -> CompleteResponse:
     return await _answer(service, settings, response, "body", body.text, body.k, body.max_words)
 
 
-@router.get("/complete", response_model=CompleteResponse,
+@router.get("/complete", response_model=CompleteResponse, responses=MODEL_RESPONSES,
             summary="Complete what was typed (cacheable GET)",
             description=DESCRIPTION + "\n\nThe same as POST, with `text` as `q`; the answer may "
                                       "be cached (`Cache-Control`), unless a fallback gave it.")

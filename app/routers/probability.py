@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Response
 from app.deps import ServiceDep, SettingsDep
 from app.routers.common import at_most_chars, finite, log_prob, timed
 from app.schemas import (
+    MODEL_RESPONSES,
     PROBABILITY_EXAMPLES,
     NextWordsProbability,
     ProbabilityRequest,
@@ -40,13 +41,14 @@ def _sentence(engine: CompletionEngine, text: str) -> TextScore:
 
 @router.post("/probability", response_model=NextWordsProbability | SentenceProbability,
              summary="Probability of the next word(s) or of a sentence (natural log)",
-             description=DESCRIPTION)
+             description=DESCRIPTION, responses=MODEL_RESPONSES)
 async def probability(
     body: Annotated[ProbabilityRequest, Body(openapi_examples=PROBABILITY_EXAMPLES)],
     service: ServiceDep, settings: SettingsDep, response: Response,
 ) -> NextWordsProbability | SentenceProbability:
     at_most_chars(("body", "text"), body.text, settings.max_text_chars)
-    at_most_chars(("body", "next"), body.next, settings.max_text_chars)
+    at_most_chars(("body", "next"), body.next, min(settings.max_next_chars,
+                                                     settings.max_text_chars))
     if body.next is not None:
         answer = await service.run("/probability", _next_words, body.text, body.next)
         lp = log_prob(answer.value)

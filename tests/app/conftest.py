@@ -102,16 +102,19 @@ def free_port() -> int:
 class Server:
     """``uvicorn app.main:app`` as a subprocess; its output goes to a log file."""
 
-    def __init__(self, model_dir: Path, log: Path, **env: str):
+    def __init__(self, model_dir: Path, log: Path, main: bool = False, **env: str):
+        """``main``: run ``python -m app`` (host and port from the settings) instead."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
-        environ = {**os.environ, "AUTOCOMPLETE_MODEL_DIR": str(model_dir), **env}
+        environ = {**os.environ, "AUTOCOMPLETE_MODEL_DIR": str(model_dir),
+                   "AUTOCOMPLETE_HOST": "127.0.0.1", "AUTOCOMPLETE_PORT": str(self.port), **env}
+        argv = ["-m", "app"] if main else [
+            "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(self.port),
+            "--log-level", "info"]
         with open(log, "wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-                 "--port", str(self.port), "--log-level", "info"],
-                cwd=ROOT, env=environ, stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=environ,
+                                         stdout=out, stderr=subprocess.STDOUT)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-3000:]

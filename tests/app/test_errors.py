@@ -50,3 +50,79 @@ def test_messages_never_carry_a_directory():
     cleaned = public_message("cannot read /home/me/corpus/train.txt (denied)")
     assert cleaned == "cannot read train.txt (denied)"
     assert not re.search(r"/\w+/", public_message("a /b/c/d.txt and /e/f.bin"))
+
+
+def _clean(r, *secrets: str) -> None:
+    """An error body: JSON with a ``detail``, no trace, no file, no server path."""
+    assert r.headers["content-type"].startswith("application/json"), r.headers
+    body = r.json()
+    assert "detail" in body
+    text = r.text
+    for bad in ("Traceback", 'File "', ".py", "/work", "/tmp", "/home", "site-packages",
+                *secrets):
+        assert bad not in text, (r.status_code, bad, text)
+
+
+def test_every_error_body_is_clean(model_dir, tmp_path, monkeypatch):
+    token = "s3cret-token"
+    with serve(model_dir, admin_token=token, max_body_bytes=1024, max_concurrency=1) as c:
+        secrets = (str(model_dir), token)
+        r = c.get("/no/such/page")
+        assert r.status_code == 404
+        _clean(r, *secrets)
+        r = c.delete("/complete")
+        assert r.status_code == 405 and r.headers["allow"] == "GET, POST"
+        _clean(r, *secrets)
+        r = c.post("/complete", json={"text": "가" * 2000})
+        assert r.status_code == 413
+        _clean(r, *secrets)
+        for raw in (b'{"text": 42}', b'{"text": "a", "k": 99}', b'{"text": "\\ud800"}',
+                    b"{not json", b'{"text": "\\u0000/etc/passwd", "k": "../.."}'):
+            r = c.post("/complete", content=raw, headers={"content-type": "application/json"})
+            assert r.status_code == 422, raw
+            _clean(r, *secrets)
+        r = c.post("/admin/reload", json={"model_dir": "/etc"})
+        assert r.status_code == 401
+        _clean(r, *secrets)
+        auth = {"Authorization": f"Bearer {token}"}
+        r = c.post("/admin/reload", headers=auth, json={"model_dir": str(tmp_path)})
+        assert r.status_code == 403
+        _clean(r, *secrets, str(tmp_path))
+
+        import threading
+
+        engine = c.app.state.service.snapshot.ngram.model.engine
+        entered, release, real = threading.Event(), threading.Event(), engine.complete
+
+        def held(*args, **kw):
+            entered.set()
+            release.wait(30)
+            return real(*args, **kw)
+
+        monkeypatch.setattr(engine, "complete", held)
+        t = threading.Thread(target=lambda: c.post("/complete", json={"text": "오늘 "}))
+        t.start()
+        try:
+            assert entered.wait(30)
+            r = c.post("/complete", json={"text": "오늘 "})
+            assert r.status_code == 503 and r.headers["retry-after"]
+            _clean(r, *secrets)
+        finally:
+            release.set()
+            t.join(30)
+    with serve(tmp_path / "nowhere", admin_token=token) as c:  # no model: 503, 409
+        for r in (c.post("/complete", json={"text": "오늘 "}), c.get("/model"),
+                  c.post("/probability", json={"text": "오늘"})):
+            assert r.status_code == 503
+            _clean(r, str(tmp_path), token)
+        r = c.post("/admin/reload", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 409
+        _clean(r, str(tmp_path), token)
+
+
+def test_405_allows_every_method_of_the_path(client):
+    for method, path, allow in [("PUT", "/complete", "GET, POST"),
+                                ("OPTIONS", "/complete", "GET, POST"),
+                                ("GET", "/probability", "POST"), ("POST", "/health", "GET")]:
+        r = client.request(method, path)
+        assert r.status_code == 405 and r.headers["allow"] == allow, (method, path)

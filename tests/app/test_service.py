@@ -45,23 +45,29 @@ def test_the_recurrent_model_takes_over_once_loaded(rnn_model_dir):
         assert 'autocomplete_model_load_seconds{model="lstm"}' in m
 
 
-@pytest.mark.parametrize("damage", ["missing", "wrong hash"])
+@pytest.mark.parametrize("damage", ["missing", "wrong hash", "truncated",
+                                    "truncated, unverified"])
 def test_broken_recurrent_weights_leave_the_ngram_serving(rnn_model_dir, tmp_path, damage):
     broken = copy_version(rnn_model_dir, tmp_path / "v1")
     weights = family_file(broken, "lstm", ".safetensors")
     if damage == "missing":
         weights.unlink()
+    elif damage.startswith("truncated"):
+        weights.write_bytes(weights.read_bytes()[:weights.stat().st_size // 2])
     else:
         corrupt(weights)
-    with serve(broken) as c:
+    verify = damage != "truncated, unverified"
+    with serve(broken, verify_hashes=verify) as c:
         r = c.get("/ready")
         assert r.status_code == 200
         body = r.json()
         assert body["status"] == "degraded" and body["model"] == "ngram"
         assert body["models"] == ["ngram"]
-        expected = "missing" if damage == "missing" else "sha256 mismatch"
+        expected = {"missing": "missing", "truncated, unverified": "cannot load"}.get(
+            damage, "sha256 mismatch")
+        named = weights.name if verify else weights.parent.name  # safetensors names no file
         assert body["reason"].startswith("lstm model not loaded")
-        assert expected in body["reason"] and weights.name in body["reason"]
+        assert expected in body["reason"] and named in body["reason"]
         assert str(tmp_path) not in body["reason"]
         reply = completions(c, "나는 밥을 머", k=3)
         assert reply["model"] == "ngram" and "먹었다" in [x["text"] for x in reply["completions"]]

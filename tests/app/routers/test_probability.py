@@ -80,3 +80,13 @@ def test_text_over_max_text_chars_is_422(model_dir):
         assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "text"]
         r = c.post("/probability", json={"text": "가", "next": "나" * 21})
         assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "next"]
+
+
+def test_next_is_bounded_by_max_next_chars(client):
+    """A recurrent model reads next a token at a time: its length is what bounds the cost."""
+    limit = client.app.state.settings.max_next_chars
+    assert limit == 200  # the default
+    assert client.post("/probability", json={"text": "오늘", "next": "너" * limit}).status_code \
+        == 200
+    r = client.post("/probability", json={"text": "오늘", "next": "👍🏽" * 101})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "next"]

@@ -1,0 +1,31 @@
+"""bench/load.py, briefly: a rate the sample model holds is answered in full, and beyond the
+concurrency cap the service refuses with fast 503s, never with timeouts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import load
+from tests.conftest import SAMPLE
+
+
+@pytest.mark.slow
+def test_a_held_rate_and_an_overload(model_dir, tmp_path):
+    out = tmp_path / "held.json"
+    assert load.main(["--model-dir", str(model_dir), "--file", str(SAMPLE), "--rates", "20",
+                      "--seconds", "2", "--warmup", "0.5", "--json", str(out)]) == 0
+    held = json.loads(out.read_text())
+    phase = held["phases"][0]
+    assert phase["held"] and phase["answered"] == phase["sent"] == 40 and not phase["errors"]
+    assert phase["latency_ms"]["p99"] > 0 and phase["answered_by"] == {"ngram": 40}
+    assert phase["rss_after_mb"] > 0 and held["ready_at_end"] == "200 ready"
+
+    out = tmp_path / "overload.json"  # one request at a time: the others are refused at once
+    assert load.main(["--model-dir", str(model_dir), "--file", str(SAMPLE), "--rates", "400",
+                      "--seconds", "2", "--warmup", "0.5", "--set", "max_concurrency=1",
+                      "--set", "beam_size=64", "--json", str(out)]) == 0
+    phase = json.loads(out.read_text())["phases"][0]
+    assert not phase["held"] and set(phase["errors"]) == {"503"}, phase["errors"]
+    assert phase["answered"] + phase["errors"]["503"] == phase["sent"]  # no timeout, no other
