@@ -117,7 +117,9 @@ class NeuralLMModule(nn.Module):
     def loss(self, h: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Summed negative log-likelihood (nats) of targets (N,) given features (N, H)."""
         if self.cfg.cutoffs:
-            return self.out(h, targets).loss * len(targets)
+            # in float32: under bf16 autocast the adaptive softmax mixes dtypes and fails
+            with torch.autocast(h.device.type, enabled=False):
+                return self.out(h.float(), targets).loss * len(targets)
         if hasattr(self, "proj"):
             h = self.proj(h)
         return nn.functional.cross_entropy(self.out(h), targets, reduction="sum")

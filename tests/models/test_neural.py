@@ -213,3 +213,15 @@ def test_the_interpolated_model_is_normalised_tuned_and_preferred(rnn_model_dir,
     expected = "lstm+ngram" if mix["valid"]["mixture_bpc"] < mix["valid"]["neural_bpc"] \
         else "lstm"
     assert recurrent_family(manifest) == expected
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_a_bf16_autocast_step_trains_every_family(arch):
+    module = tiny_module(arch, [10, 30]).train()
+    x = torch.randint(3, 50, (4, 9))
+    y = torch.randint(3, 50, (4, 9 - (module.cfg.window - 1 if arch == "window" else 0)))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = module(x, y)
+    loss.backward()
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    assert module.embed.weight.grad is not None
