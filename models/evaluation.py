@@ -20,6 +20,8 @@ from typing import Any
 
 from models.completion import CompletionEngine
 from models.hangul import screens
+from models.lm import LanguageModel
+from models.tokenizer import Tokenizer
 
 K = 3  # suggestions per request, as in the shared benchmark
 
@@ -108,6 +110,14 @@ def ksr_keys(suggest: Suggest, words: list[str]) -> tuple[int, int]:
     return used, total
 
 
+def bits_per_char(lm: LanguageModel, tok: Tokenizer, lines: list[str]) -> float:
+    """Total −log2 P of each line as a whole sentence (end included), over its characters + 1."""
+    nats = 0.0
+    for ids in tok.encode_batch(lines):
+        nats -= float(lm.token_logprobs([*ids, tok.eos_id]).sum())
+    return nats / math.log(2) / sum(len(x) + 1 for x in lines)
+
+
 def evaluate(engine: CompletionEngine, sentences: list[list[str]], bpc: bool = True,
              progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """All figures of the shared benchmark for ``engine`` on ``sentences``."""
@@ -137,8 +147,7 @@ def evaluate(engine: CompletionEngine, sentences: list[list[str]], bpc: bool = T
                      "oracle": 1 - words / max(total, 1)},
         "latency_ms": timer.figures()}
     if bpc:
-        nats = sum(-engine.score(" ".join(ws)).log_prob for ws in sentences)
-        out["bpc"] = nats / math.log(2) / sum(len(" ".join(ws)) + 1 for ws in sentences)
+        out["bpc"] = bits_per_char(engine.lm, engine.tok, [" ".join(ws) for ws in sentences])
     return out
 
 

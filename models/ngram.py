@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -213,15 +213,20 @@ class NgramModel(LanguageModel):
             j = at
         return j
 
+    def _contexts(self, history: Sequence[int]) -> Iterator[tuple[int, int, int, int]]:
+        """``(k, j, lo, hi)`` for each order k >= 2 whose context (the last k-1 ids of
+        ``history``) was seen: its entry j and its children's range at order k."""
+        for k in range(2, self.order + 1):
+            if len(history) < k - 1:
+                return
+            j = self._find(history[len(history) - (k - 1):])
+            if j < 0:  # a longer context cannot have been seen either
+                return
+            yield k, j, self.offsets[k - 1][j], self.offsets[k - 1][j + 1]
+
     def _distribution(self, state: State) -> np.ndarray:
         p = self.unigram.copy()
-        for k in range(2, self.order + 1):
-            if len(state) < k - 1:
-                break
-            j = self._find(state[len(state) - (k - 1):])
-            if j < 0:
-                break
-            lo, hi = self.offsets[k - 1][j], self.offsets[k - 1][j + 1]
+        for k, j, lo, hi in self._contexts(state):
             p *= self.gammas[k - 1][j]
             p[self.words[k][lo:hi]] += self.probs[k][lo:hi]
         return np.log(p)
@@ -246,13 +251,7 @@ class NgramModel(LanguageModel):
         history, out = [self.bos_id], np.empty(len(ids), dtype=np.float64)
         for t, w in enumerate(ids):
             p = float(self.unigram[w])
-            for k in range(2, self.order + 1):
-                if len(history) < k - 1:
-                    break
-                j = self._find(history[len(history) - (k - 1):])
-                if j < 0:
-                    break
-                lo, hi = self.offsets[k - 1][j], self.offsets[k - 1][j + 1]
+            for k, j, lo, hi in self._contexts(history):
                 at = lo + int(np.searchsorted(self.words[k][lo:hi], w))
                 p *= float(self.gammas[k - 1][j])
                 if at < hi and self.words[k][at] == w:

@@ -5,7 +5,6 @@ n-gram while the neural model is still training."""
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import time
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from typing import Any
 from tqdm import tqdm
 
 from models.artifacts import ModelWriter, corpus_fingerprint, read_manifest
+from models.evaluation import bits_per_char
 from models.lm import LanguageModel
 from models.mixture import tune_weight
 from models.neural import NeuralConfig, NeuralLM, NeuralLMModule, save_neural
@@ -69,14 +69,6 @@ def encode_corpus(tok: Tokenizer, path: Path, total: int | None = None,
         yield from tok.encode_batch(batch)
         bar.update(len(batch))
     bar.close()
-
-
-def bits_per_char(lm: LanguageModel, tok: Tokenizer, lines: list[str]) -> float:
-    """Total −log2 P of each line as a whole sentence, over its characters + 1."""
-    nats = 0.0
-    for ids in tok.encode_batch(lines):
-        nats -= float(lm.token_logprobs([*ids, tok.eos_id]).sum())
-    return nats / math.log(2) / sum(len(x) + 1 for x in lines)
 
 
 def sample_lines(path: Path, limit: int) -> list[str]:
@@ -179,16 +171,15 @@ def _store(directory: Path, source: dict[str, Any], make: Any) -> TokenStore:
     another machine without the shared folder builds its own copy."""
     stamp = directory / "source.json"
 
-    def current() -> bool:
-        return stamp.is_file() and json.loads(stamp.read_text()) == source
+    def build_unless_current() -> None:
+        if not (stamp.is_file() and json.loads(stamp.read_text()) == source):
+            TokenStore.write(make(), directory)
+            stamp.write_text(json.dumps(source))
 
-    if world()[0] == 0 and not current():
-        TokenStore.write(make(), directory)
-        stamp.write_text(json.dumps(source))
+    if world()[0] == 0:
+        build_unless_current()
     barrier()
-    if not current():
-        TokenStore.write(make(), directory)
-        stamp.write_text(json.dumps(source))
+    build_unless_current()  # a no-op where rank 0's folder is shared
     return TokenStore(directory)
 
 

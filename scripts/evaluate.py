@@ -20,9 +20,8 @@ from models.artifacts import (
     ModelDirectoryError,  # noqa: E402
     read_manifest,  # noqa: E402
 )
-from models.evaluation import evaluate, format_report, sample_sentences  # noqa: E402
+from models.evaluation import bits_per_char, evaluate, format_report, sample_sentences  # noqa: E402
 from models.loading import load_model, recurrent_family  # noqa: E402
-from models.training import bits_per_char  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
