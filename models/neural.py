@@ -117,12 +117,34 @@ class NeuralLMModule(nn.Module):
     def loss(self, h: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Summed negative log-likelihood (nats) of targets (N,) given features (N, H)."""
         if self.cfg.cutoffs:
-            # in float32: under bf16 autocast the adaptive softmax mixes dtypes and fails
-            with torch.autocast(h.device.type, enabled=False):
-                return self.out(h.float(), targets).loss * len(targets)
+            return adaptive_nll(self.out, h, targets)
         if hasattr(self, "proj"):
             h = self.proj(h)
         return nn.functional.cross_entropy(self.out(h), targets, reduction="sum")
+
+
+def adaptive_nll(out: nn.AdaptiveLogSoftmaxWithLoss, h: torch.Tensor,
+                 targets: torch.Tensor) -> torch.Tensor:
+    """Summed NLL (nats) under an adaptive softmax, equal to ``out(h, targets).loss``.
+
+    Written out because torch's own forward mixes dtypes under bf16 autocast: here the
+    matmuls (most of a CPU step) run in whatever precision autocast picks and only the
+    log-softmaxes are taken in float32."""
+    head = torch.log_softmax(out.head(h).float(), dim=-1)
+    short = targets < out.shortlist_size
+    gather = torch.where(short, targets, 0)
+    total = -head.gather(1, gather.unsqueeze(1)).squeeze(1)[short].sum()
+    for i, (lo, hi) in enumerate(zip(out.cutoffs[:-1], out.cutoffs[1:], strict=True)):
+        rows = ((targets >= lo) & (targets < hi)).nonzero().squeeze(1)
+        if rows.numel() == 0:
+            # keep the cluster in the graph (a zero) so every rank reduces the same grads
+            total = total + 0.0 * sum(p.sum() for p in out.tail[i].parameters())
+            continue
+        tail = torch.log_softmax(out.tail[i](h[rows]).float(), dim=-1)
+        rel = (targets[rows] - lo).unsqueeze(1)
+        total = total - (head[rows, out.shortlist_size + i]
+                         + tail.gather(1, rel).squeeze(1)).sum()
+    return total
 
 
 def save_neural(module: NeuralLMModule, directory: Path) -> list[Path]:

@@ -250,7 +250,7 @@ def train_module(cfg: NeuralConfig, tcfg: NeuralTrainConfig, train: TokenStore,
     if size > 1:
         model = torch.nn.parallel.DistributedDataParallel(
             module, device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=bool(cfg.cutoffs))  # a rare cluster may get no target
+            find_unused_parameters=False)  # adaptive_nll keeps an empty cluster in the graph
     opt = torch.optim.AdamW(module.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     if opt_state:
         opt.load_state_dict(opt_state)

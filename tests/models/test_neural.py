@@ -12,7 +12,15 @@ import torch
 
 from models.artifacts import ModelDirectoryError, read_manifest
 from models.loading import load_model
-from models.neural import ARCHS, NeuralConfig, NeuralLM, NeuralLMModule, load_neural, save_neural
+from models.neural import (
+    ARCHS,
+    NeuralConfig,
+    NeuralLM,
+    NeuralLMModule,
+    adaptive_nll,
+    load_neural,
+    save_neural,
+)
 from tests.conftest import tiny_neural
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -225,3 +233,24 @@ def test_a_bf16_autocast_step_trains_every_family(arch):
     loss.backward()
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
     assert module.embed.weight.grad is not None
+
+
+@pytest.mark.parametrize("targets", [
+    [0, 5, 9, 10, 29, 30, 49, 3, 17, 42],  # every cluster
+    [0, 1, 2, 9, 4, 5, 6, 7, 8, 3],  # the shortlist only: the tails get no target
+])
+def test_the_adaptive_loss_equals_torchs_and_reaches_every_parameter(targets):
+    module = tiny_module("lstm", [10, 30]).train()
+    h = torch.randn(len(targets), module.cfg.hidden_size)
+    y = torch.tensor(targets)
+    ours = adaptive_nll(module.out, h, y)
+    theirs = module.out(h, y).loss * len(targets)
+    assert torch.allclose(ours, theirs, rtol=1e-5)
+    ours.backward()
+    # an empty cluster still takes part (with a zero gradient), so DDP needs no search
+    # for unused parameters
+    assert all(p.grad is not None for p in module.out.parameters())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = adaptive_nll(module.out, h, y)
+    assert low.dtype == torch.float32
+    assert torch.allclose(low, theirs, rtol=2e-2)
