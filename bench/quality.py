@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -80,6 +81,22 @@ def ensure_neural(work: Path, arch: str, minutes: float, tokenizer: Path) -> Pat
     train_neural_directory(opts, NeuralOptions(arch=arch, embed_dim=embed, hidden_size=hidden,
                                                cutoffs=cutoffs, train=tcfg))
     return out
+
+
+def other_budgets(models: Path, minutes: float) -> list[tuple[str, Path, str]]:
+    """(name, directory, family) of the family models in ``models`` trained with another
+    budget than this run's (``scripts/train.py --out models/rnn-20min ...`` by hand)."""
+    found = []
+    for d in sorted(models.glob("*-*min")):
+        arch, _, budget = d.name.partition("-")
+        try:
+            other = float(budget.removesuffix("min"))
+        except ValueError:
+            continue
+        if arch in NEURAL and other != minutes and (d / "manifest.json").is_file() \
+                and arch in read_manifest(d)["models"]:
+            found.append((d.name, d, arch))
+    return found
 
 
 def measure(name: str, directory: Path, family: str, work: Path, sentences: int,
@@ -164,6 +181,7 @@ def main() -> int:
     work = args.workdir / ("quick" if quick else "full")
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
+    load = round(os.getloadavg()[0], 2)  # how busy the machine was before this run began
     tok = args.served / "tokenizer.model" if (args.served / "manifest.json").is_file() else None
     rows = []
     if (args.served / "manifest.json").is_file():
@@ -183,6 +201,8 @@ def main() -> int:
         d = ensure_neural(models, arch, minutes, tok)
         rows.append(measure(f"{arch}-{minutes:g}min", d, arch, work, family_sentences,
                             bpc_lines))
+    rows += [measure(name, d, arch, work, family_sentences, bpc_lines)
+             for name, d, arch in other_budgets(models, minutes)]
     peers = {}
     if not args.skip_peers:
         for name in ("mpc-unigram", "mpc-bigram", "mpc-bigram-jamo", "presage"):
@@ -199,7 +219,7 @@ def main() -> int:
         "family_sentences": family_sentences,
         "machine": f"{platform.processor() or platform.machine()}, "
                    f"{__import__('os').cpu_count()} cores, {platform.python_version()}",
-        "wall_minutes": round((time.time() - t0) / 60, 1)})
+        "wall_minutes": round((time.time() - t0) / 60, 1), "load": load})
     log(f"wrote {DOCS / 'benchmarks.md'}")
     return 0
 
