@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import random
 import sys
 import time
 import urllib.parse
@@ -38,7 +37,13 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.serve_bench import NSMC_TEST, Service, keystroke_texts, summarize  # noqa: E402
+from bench.serve_bench import (  # noqa: E402
+    Service,
+    add_service_arguments,
+    keystroke_texts,
+    service_inputs,
+    summarize,
+)
 
 K = 3
 LAG_OK_MS = 100.0  # a client later than this (p99) did not keep the rate it was asked for
@@ -242,10 +247,7 @@ def print_table(result: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model-dir", type=Path, default=ROOT / "models-data" / "default")
-    ap.add_argument("--file", type=Path, default=NSMC_TEST, help="sentences, one a line")
-    ap.add_argument("--sentences", type=int, default=500)
-    ap.add_argument("--seed", type=int, default=0)
+    add_service_arguments(ap, sentences=500, example="max_concurrency=32")
     ap.add_argument("--rates", type=float, nargs="+", default=[200, 400, 600, 800, 1000],
                     help="arrival rates to step through, requests a second")
     ap.add_argument("--seconds", type=float, default=60.0, help="length of each rate")
@@ -255,25 +257,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=2.0, help="client timeout, seconds")
     ap.add_argument("--connections", type=int, default=1024, help="client connection pool")
     ap.add_argument("--all", action="store_true", help="go on after a rate is not held")
-    ap.add_argument("--ready-timeout", type=float, default=300.0)
-    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                    help="a service setting, e.g. --set max_concurrency=32 (AUTOCOMPLETE_ prefix)")
-    ap.add_argument("--json", type=Path, help="also write every figure to this file")
     args = ap.parse_args(argv)
-    if not args.file.is_file():
-        sys.exit(f"{args.file} is absent: the NSMC test split (../shared/data/nsmc/test.txt "
-                 "beside the repository) is needed, or give --file")
-    if not (args.model_dir / "manifest.json").is_file():
-        sys.exit(f"{args.model_dir}: no model directory (make model, or scripts/train.py)")
-    if not 1 <= args.seconds <= 600 or any(r <= 0 for r in args.rates):
-        sys.exit("--seconds must be between 1 and 600 and every rate positive")
-    env = {}
-    for item in args.set:
-        name, _, value = item.partition("=")
-        env["AUTOCOMPLETE_" + name.upper()] = value
-
-    lines = [x for x in args.file.read_text(encoding="utf-8").split("\n") if x.strip()]
-    sample = random.Random(args.seed).sample(lines, min(args.sentences, len(lines)))
+    env, sample = service_inputs(
+        args, None if 1 <= args.seconds <= 600 and all(r > 0 for r in args.rates)
+        else "--seconds must be between 1 and 600 and every rate positive")
     typists = Typists([keystroke_texts(s) for s in sample], args.typists)
 
     log = (args.json.with_suffix(".server.log") if args.json

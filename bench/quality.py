@@ -65,9 +65,14 @@ def ensure_ngram(work: Path, order: int, tokenizer: Path | None) -> Path:
     return out
 
 
+def has_family(directory: Path, arch: str) -> bool:
+    """Whether ``directory`` is a published model directory holding family ``arch``."""
+    return (directory / "manifest.json").is_file() and arch in read_manifest(directory)["models"]
+
+
 def ensure_neural(work: Path, arch: str, minutes: float, tokenizer: Path) -> Path:
     out = work / f"{arch}-{minutes:g}min"
-    if (out / "manifest.json").is_file() and arch in read_manifest(out)["models"]:
+    if has_family(out, arch):
         return out
     log(f"training {arch} for at most {minutes:g} minutes")
     opts = TrainOptions(corpus=NSMC / "train.txt", out=out, order=2, valid=NSMC / "valid.txt",
@@ -93,8 +98,7 @@ def other_budgets(models: Path, minutes: float) -> list[tuple[str, Path, str]]:
             other = float(budget.removesuffix("min"))
         except ValueError:
             continue
-        if arch in NEURAL and other != minutes and (d / "manifest.json").is_file() \
-                and arch in read_manifest(d)["models"]:
+        if arch in NEURAL and other != minutes and has_family(d, arch):
             found.append((d.name, d, arch))
     return found
 

@@ -184,33 +184,47 @@ def print_table(result: dict[str, Any]) -> None:
               f"{model:>8}  {who}{'  errors ' + errs if errs else ''}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_service_arguments(ap: argparse.ArgumentParser, sentences: int, example: str) -> None:
+    """The arguments this benchmark and ``bench/load.py`` share: the model served, the
+    sentences typed, the service's settings and where the figures go."""
     ap.add_argument("--model-dir", type=Path, default=ROOT / "models-data" / "default")
     ap.add_argument("--file", type=Path, default=NSMC_TEST, help="sentences, one a line")
-    ap.add_argument("--sentences", type=int, default=300)
+    ap.add_argument("--sentences", type=int, default=sentences)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
-    ap.add_argument("--typists", type=int, default=32, help="concurrent typists (with 1)")
     ap.add_argument("--ready-timeout", type=float, default=300.0)
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                    help="a service setting, e.g. --set deadline_ms=200 (AUTOCOMPLETE_ prefix)")
+                    help=f"a service setting, e.g. --set {example} (AUTOCOMPLETE_ prefix)")
     ap.add_argument("--json", type=Path, help="also write every figure to this file")
-    args = ap.parse_args(argv)
+
+
+def service_inputs(args: argparse.Namespace,
+                   own_error: str | None = None) -> tuple[dict[str, str], list[str]]:
+    """The shared arguments checked, then the caller's ``own_error`` (exits with the first
+    message that applies): the service's environment from ``--set``, and the sentences
+    sampled from ``--file``."""
     if not args.file.is_file():
         sys.exit(f"{args.file} is absent: the NSMC test split (../shared/data/nsmc/test.txt "
                  "beside the repository) is needed, or give --file")
     if not (args.model_dir / "manifest.json").is_file():
         sys.exit(f"{args.model_dir}: no model directory (make model, or scripts/train.py)")
-    if not 1 <= args.seconds <= 600:
-        sys.exit("--seconds must be between 1 and 600")
+    if own_error:
+        sys.exit(own_error)
     env = {}
     for item in args.set:
         name, _, value = item.partition("=")
         env["AUTOCOMPLETE_" + name.upper()] = value
-
     lines = [x for x in args.file.read_text(encoding="utf-8").split("\n") if x.strip()]
-    sample = random.Random(args.seed).sample(lines, min(args.sentences, len(lines)))
+    return env, random.Random(args.seed).sample(lines, min(args.sentences, len(lines)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_service_arguments(ap, sentences=300, example="deadline_ms=200")
+    ap.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
+    ap.add_argument("--typists", type=int, default=32, help="concurrent typists (with 1)")
+    args = ap.parse_args(argv)
+    env, sample = service_inputs(args, None if 1 <= args.seconds <= 600
+                                 else "--seconds must be between 1 and 600")
     texts = [t for s in sample for t in keystroke_texts(s)]
 
     log = (args.json.with_suffix(".server.log") if args.json
