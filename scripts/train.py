@@ -60,6 +60,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     g.add_argument("--batch-tokens", type=int,
                    help="tokens a batch (default: 8192, or 1024 for a small corpus)")
     g.add_argument("--lr", type=float, default=3e-3)
+    g.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay")
     g.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
     g.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     g.add_argument("--bf16", choices=["auto", "on", "off"], default="auto",
@@ -103,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         bf16 = {"on": True, "off": False}.get(args.bf16)
         tcfg = NeuralTrainConfig(epochs=args.epochs, max_minutes=args.max_minutes,
                                  batch_tokens=args.batch_tokens or 0, lr=args.lr,
-                                 device=args.device, threads=args.threads,
+                                 weight_decay=args.weight_decay, device=args.device,
+                                 threads=args.threads,
                                  checkpoint_minutes=args.checkpoint_minutes,
                                  bf16=bf16_supported(args.device) if bf16 is None else bf16)
         nopts = NeuralOptions(arch=args.arch, embed_dim=args.embed_dim,

@@ -156,8 +156,8 @@ def test_resume_after_a_kill_continues_from_the_checkpoint(sample_corpus, tmp_pa
     cmd = [sys.executable, str(ROOT / "scripts" / "train.py"), "--corpus", str(sample_corpus),
            "--out", str(out), "--order", "2", "--arch", "gru", "--embed-dim", "16",
            "--hidden-size", "32", "--epochs", "200", "--batch-tokens", "256", "--threads", "1",
-           "--checkpoint-dir", str(ck), "--checkpoint-minutes", "0.02", "--no-progress",
-           "--bf16", "off"]
+           "--weight-decay", "0.05", "--checkpoint-dir", str(ck), "--checkpoint-minutes", "0.02",
+           "--no-progress", "--bf16", "off"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoint = ck / "checkpoint.safetensors"
     deadline = time.monotonic() + 300
@@ -182,6 +182,7 @@ def test_resume_after_a_kill_continues_from_the_checkpoint(sample_corpus, tmp_pa
     assert "already has the tokenizer and n-gram" in done.stdout
     report = read_manifest(out)["models"]["gru"]["report"]
     assert report["tokens_seen"] > progress["tokens"]
+    assert read_manifest(out)["models"]["gru"]["training"]["weight_decay"] == 0.05
     assert read_manifest(out)["files"]["tokenizer.model"] == ngram_only["files"][
         "tokenizer.model"]
     assert not ck.exists()  # the checkpoint is removed once the model is published
