@@ -149,15 +149,25 @@ def peer(name: str, work: Path, sentences: int) -> dict[str, Any] | None:
         return None
 
 
-def serve(model_dir: Path, work: Path, seconds: float) -> dict[str, Any] | None:
+def serve(model_dir: Path, work: Path, seconds: float,
+          file: Path | None = None) -> dict[str, Any] | None:
+    """serve_bench's figures (typing ``file``, default the NSMC test split), cached by the
+    version of the served directory."""
     out = work / "results" / f"serve-{seconds:g}s.json"
-    if out.is_file():
+    stamp = out.with_suffix(".key")
+    key = f"{model_dir.resolve()} {read_manifest(model_dir)['created']}"
+    if out.is_file() and stamp.is_file() and stamp.read_text() == key:
         return json.loads(out.read_text())
     log(f"serve_bench on {model_dir}")
+    out.parent.mkdir(parents=True, exist_ok=True)
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "serve_bench.py"),
                            "--model-dir", str(model_dir), "--seconds", str(seconds),
-                           "--json", str(out)], cwd=ROOT)
-    return json.loads(out.read_text()) if done.returncode == 0 and out.is_file() else None
+                           "--json", str(out), *(["--file", str(file)] if file else [])],
+                          cwd=ROOT)
+    if done.returncode != 0 or not out.is_file():
+        return None
+    stamp.write_text(key)
+    return json.loads(out.read_text())
 
 
 def main() -> int:
