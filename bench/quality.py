@@ -103,14 +103,21 @@ def other_budgets(models: Path, minutes: float) -> list[tuple[str, Path, str]]:
     return found
 
 
+def cached(path: Path, key: str) -> dict[str, Any] | None:
+    """The figures stored at ``path`` when they were measured for ``key``, else None."""
+    if path.is_file() and (r := json.loads(path.read_text())).get("key") == key:
+        return r
+    return None
+
+
 def measure(name: str, directory: Path, family: str, work: Path, sentences: int,
             bpc_lines: int) -> dict[str, Any]:
     """All figures of one model, cached by the version of its directory."""
     manifest = read_manifest(directory)
     key = f"{manifest['created']}-{sentences}-{bpc_lines}"
     cache = work / "results" / f"{name}.json"
-    if cache.is_file() and json.loads(cache.read_text()).get("key") == key:
-        return json.loads(cache.read_text())
+    if (r := cached(cache, key)) is not None:
+        return r
     log(f"evaluating {name}")
     model = load_model(directory, family)
     lines = [x for x in (NSMC / "test.txt").read_text(encoding="utf-8").split("\n") if x.strip()]
@@ -154,10 +161,9 @@ def serve(model_dir: Path, work: Path, seconds: float,
     """serve_bench's figures (typing ``file``, default the NSMC test split), cached by the
     version of the served directory."""
     out = work / "results" / f"serve-{seconds:g}s.json"
-    stamp = out.with_suffix(".key")
     key = f"{model_dir.resolve()} {read_manifest(model_dir)['created']}"
-    if out.is_file() and stamp.is_file() and stamp.read_text() == key:
-        return json.loads(out.read_text())
+    if (r := cached(out, key)) is not None:
+        return r
     log(f"serve_bench on {model_dir}")
     out.parent.mkdir(parents=True, exist_ok=True)
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "serve_bench.py"),
@@ -166,8 +172,9 @@ def serve(model_dir: Path, work: Path, seconds: float,
                           cwd=ROOT)
     if done.returncode != 0 or not out.is_file():
         return None
-    stamp.write_text(key)
-    return json.loads(out.read_text())
+    r = json.loads(out.read_text()) | {"key": key}
+    out.write_text(json.dumps(r, ensure_ascii=False, indent=2))
+    return r
 
 
 def main() -> int:
@@ -232,7 +239,7 @@ def main() -> int:
         "quick": quick, "minutes": minutes, "sentences": sentences,
         "family_sentences": family_sentences,
         "machine": f"{platform.processor() or platform.machine()}, "
-                   f"{__import__('os').cpu_count()} cores, {platform.python_version()}",
+                   f"{os.cpu_count()} cores, {platform.python_version()}",
         "wall_minutes": round((time.time() - t0) / 60, 1), "load": load})
     log(f"wrote {DOCS / 'benchmarks.md'}")
     return 0

@@ -3,6 +3,8 @@ for another model."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bench import quality
@@ -17,7 +19,8 @@ def test_serving_figures_are_reused_only_for_the_same_model_version(model_dir, t
     measured = out.stat().st_mtime_ns
     assert quality.serve(model_dir, tmp_path, 1, SAMPLE) == first
     assert out.stat().st_mtime_ns == measured  # the same version: read back, not measured
-    stamp = out.with_suffix(".key")
-    stamp.write_text(stamp.read_text().replace(" ", " 1999-01-01 "))  # another version
-    assert quality.serve(model_dir, tmp_path, 1, SAMPLE)
-    assert out.stat().st_mtime_ns != measured  # measured again
+    out.write_text(json.dumps(first | {"key": first["key"] + " 1999-01-01"}))  # another version
+    stale = out.stat().st_mtime_ns
+    again = quality.serve(model_dir, tmp_path, 1, SAMPLE)
+    assert again and again["key"] == first["key"]
+    assert out.stat().st_mtime_ns != stale  # measured again
