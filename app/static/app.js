@@ -8,7 +8,9 @@ const K = 5;
 
 let items = [];        // [{text, probability}] shown now
 let prefix = "";       // the part of the text they replace
+let shownFor = "";     // the text they answer (typing on makes them stale until the next)
 let selected = 0;
+let chosen = null;     // the word picked with the arrow keys, kept when fresh answers come
 let asked = 0;         // number of the latest request; older answers are dropped
 let inFlight = null;   // AbortController of the request in flight
 let acceptAfterComposition = false;
@@ -30,20 +32,23 @@ async function suggest() {
       body: JSON.stringify({text, k: K}), signal: inFlight.signal,
     });
     if (mine !== asked) return;
-    if (!r.ok) { show([], "", `error ${r.status}`); return; }
+    if (!r.ok) { show([], "", text, `error ${r.status}`); return; }
     const reply = await r.json();
     if (mine !== asked) return;
-    show(reply.completions, reply.prefix,
+    show(reply.completions, reply.prefix, text,
          `model ${reply.model} · ${reply.took_ms.toFixed(1)} ms`);
   } catch (e) {
-    if (e.name !== "AbortError" && mine === asked) show([], "", "the server does not answer");
+    if (e.name !== "AbortError" && mine === asked) {
+      show([], "", text, "the server does not answer");
+    }
   }
 }
 
-function show(completions, typed, status) {
+function show(completions, typed, text, status) {
   items = completions;
   prefix = typed;
-  selected = 0;
+  shownFor = text;
+  selected = Math.max(0, items.findIndex((c) => c.text === chosen));
   statusLine.textContent = status;
   render();
 }
@@ -69,6 +74,7 @@ function render() {
     return li;
   }));
   input.setAttribute("aria-expanded", String(items.length > 0));
+  list.dataset.for = shownFor;
 }
 
 function percent(p) {
@@ -77,21 +83,35 @@ function percent(p) {
   return "<0.1%";
 }
 
+function typedPart(choice) {
+  // how much of the text before the caret the choice replaces, or -1 where it no longer
+  // fits: the answer can be older than the last keystroke ("mo" typed, the list still
+  // answers "m"), and a word typed on past it must not be doubled ("mmovie")
+  const before = typedText();
+  if (before === shownFor) return prefix.length;
+  const start = shownFor.length - prefix.length;
+  if (!before.startsWith(shownFor.slice(0, start))) return -1;
+  return choice.text.startsWith(before.slice(start)) ? before.length - start : -1;
+}
+
 function accept(index) {
   const choice = items[index];
   if (!choice) return false;
+  const replaced = typedPart(choice);
+  if (replaced < 0) return false;  // stale: the answer for what is typed now is on its way
   const caret = input.selectionEnd ?? input.value.length;
   const before = input.value.slice(0, caret);
-  const head = before.slice(0, before.length - prefix.length) + choice.text + " ";
+  const head = before.slice(0, before.length - replaced) + choice.text + " ";
   input.value = head + input.value.slice(caret);
   input.setSelectionRange(head.length, head.length);
   items = [];
+  chosen = null;
   render();
   suggest();  // the next word
   return true;
 }
 
-input.addEventListener("input", suggest);
+input.addEventListener("input", () => { chosen = null; suggest(); });
 // compositionupdate comes before the field shows the new syllable: ask once it does
 input.addEventListener("compositionupdate", () => setTimeout(suggest, 0));
 input.addEventListener("compositionend", () => {
@@ -106,6 +126,7 @@ input.addEventListener("keydown", (e) => {
     if (!items.length) return;
     e.preventDefault();
     selected = (selected + (e.key === "ArrowDown" ? 1 : items.length - 1)) % items.length;
+    chosen = items[selected].text;
     render();
   } else if (e.key === "Tab" || e.key === "Enter") {
     if (!items.length) return;
@@ -119,6 +140,7 @@ input.addEventListener("keydown", (e) => {
     }, 50);
   } else if (e.key === "Escape") {
     items = [];
+    chosen = null;
     render();
   }
 });

@@ -4,6 +4,7 @@ Leaves a screenshot in test-artifacts/demo.png."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -44,9 +45,13 @@ def suggestions(page):
 
 
 def wait_offered(page, word: str) -> None:
+    """Until `word` is offered by the answer for the text typed now (not an older one)."""
     page.wait_for_function(
-        "w => [...document.querySelectorAll('#suggestions li .word')]"
-        ".some(e => e.textContent === w)", arg=word, timeout=15000)
+        "w => { const q = document.getElementById('q');"
+        " return document.getElementById('suggestions').dataset.for"
+        " === q.value.slice(0, q.selectionEnd)"
+        " && [...document.querySelectorAll('#suggestions li .word')]"
+        ".some(e => e.textContent === w); }", arg=word, timeout=15000)
 
 
 def test_korean_through_the_ime_follows_the_half_typed_syllable(page):
@@ -93,3 +98,60 @@ def test_korean_typed_without_spaces_and_english_accepted_with_enter(page):
     page.keyboard.insert_text("ㅋㅋ 진짜 재")
     page.wait_for_function("() => document.querySelectorAll('#suggestions li').length > 0")
     assert "ngram" in page.locator("#status").text_content()
+
+
+def test_a_list_older_than_the_last_keystroke_completes_the_word_typed_now(page):
+    """A fast typist accepts while the answer for the last key is still on its way: the
+    list shown answers "...the m", the box holds "...the mo". Accepting must give "movie",
+    not "mmovie"; a word that no longer fits is not accepted; and the word picked with the
+    arrows stays picked when the fresh answer arrives and reorders the list. Answers for
+    the last key are held back (injected latency) until the keys are pressed."""
+    held = []
+
+    def hold_last_key(route):
+        text = json.loads(route.request.post_data or "{}").get("text", "")
+        if text.endswith(("the mo", "the mx")):
+            held.append(route)
+        else:
+            route.continue_()
+
+    def type_held(key: str) -> None:
+        page.keyboard.type(key)
+        page.wait_for_function("k => document.getElementById('q').value.endsWith(k)",
+                               arg="the m" + key)
+        assert page.locator("#suggestions").get_attribute("data-for").endswith("the m")
+
+    page.route("**/complete", hold_last_key)
+    box = page.locator("#q")
+    box.click()
+    page.keyboard.type("I really liked the m", delay=10)
+    wait_offered(page, "movies")
+    type_held("o")
+    for _ in range(suggestions(page).all_text_contents().index("movies")):
+        page.keyboard.press("ArrowDown")
+    held.pop().continue_()
+    wait_offered(page, "movies")
+    assert page.locator('#suggestions li[aria-selected="true"] .word').text_content() == "movies"
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "() => document.getElementById('q').value === 'I really liked the movies '")
+
+    box.fill("")
+    page.keyboard.type("I really liked the m", delay=10)
+    wait_offered(page, "movie")
+    type_held("o")
+    page.keyboard.press("Enter")  # the first choice, "movie", still fits "mo"
+    page.wait_for_function(
+        "() => document.getElementById('q').value === 'I really liked the movie '")
+    held.pop().continue_()
+
+    box.fill("")
+    page.keyboard.type("I really liked the m", delay=10)
+    wait_offered(page, "movie")
+    type_held("x")
+    page.keyboard.press("Enter")  # nothing in the list for "m" fits "mx"
+    page.keyboard.press("Tab")
+    held.pop().continue_()
+    page.wait_for_function(
+        "() => document.getElementById('suggestions').dataset.for.endsWith('the mx')")
+    assert box.input_value() == "I really liked the mx"
