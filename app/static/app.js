@@ -83,11 +83,10 @@ function percent(p) {
   return "<0.1%";
 }
 
-function typedPart(choice) {
-  // how much of the text before the caret the choice replaces, or -1 where it no longer
-  // fits: the answer can be older than the last keystroke ("mo" typed, the list still
-  // answers "m"), and a word typed on past it must not be doubled ("mmovie")
-  const before = typedText();
+function typedPart(before, choice) {
+  // how much of `before` (the text left of the caret) the choice replaces, or -1 where it
+  // no longer fits: the answer can be older than the last keystroke ("mo" typed, the list
+  // still answers "m"), and a word typed on past it must not be doubled ("mmovie")
   if (before === shownFor) return prefix.length;
   const start = shownFor.length - prefix.length;
   if (!before.startsWith(shownFor.slice(0, start))) return -1;
@@ -97,12 +96,11 @@ function typedPart(choice) {
 function accept(index) {
   const choice = items[index];
   if (!choice) return false;
-  const replaced = typedPart(choice);
+  const before = typedText();
+  const replaced = typedPart(before, choice);
   if (replaced < 0) return false;  // stale: the answer for what is typed now is on its way
-  const caret = input.selectionEnd ?? input.value.length;
-  const before = input.value.slice(0, caret);
   const head = before.slice(0, before.length - replaced) + choice.text + " ";
-  input.value = head + input.value.slice(caret);
+  input.value = head + input.value.slice(before.length);
   input.setSelectionRange(head.length, head.length);
   items = [];
   chosen = null;
