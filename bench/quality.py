@@ -181,9 +181,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small budgets and samples")
     ap.add_argument("--workdir", type=Path, default=ROOT / "models-data" / "bench")
-    ap.add_argument("--served", type=Path, default=ROOT / "models-data" / "nsmc-lstm",
-                    help="the model directory the service serves (its LSTM is reported "
-                         "with the budget it was trained with)")
+    ap.add_argument("--served", type=Path, default=ROOT / "models-data" / "nsmc-gru",
+                    help="the model directory the service serves (its recurrent model is "
+                         "reported with the budget it was trained with)")
     ap.add_argument("--minutes", type=float, help="budget of each neural family")
     ap.add_argument("--sentences", type=int, help="benchmark sample (default 300)")
     ap.add_argument("--family-sentences", type=int,

@@ -2,7 +2,7 @@
 validation text, and publish the directory again with it (for a directory trained
 before ``train.py`` did this itself).
 
-    python scripts/interpolate.py --model models-data/nsmc-lstm --valid valid.txt
+    python scripts/interpolate.py --model models-data/nsmc-gru --valid valid.txt
 """
 
 from __future__ import annotations
