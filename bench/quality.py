@@ -116,8 +116,9 @@ def measure(name: str, directory: Path, family: str, work: Path, sentences: int,
     manifest = read_manifest(directory)
     key = f"{manifest['created']}-{sentences}-{bpc_lines}"
     cache = work / "results" / f"{name}.json"
+    vocab = manifest.get("tokenizer", {}).get("vocab_size")
     if (r := cached(cache, key)) is not None:
-        return r
+        return {**r, "vocab": vocab}
     log(f"evaluating {name}")
     model = load_model(directory, family)
     lines = [x for x in (NSMC / "test.txt").read_text(encoding="utf-8").split("\n") if x.strip()]
@@ -130,7 +131,7 @@ def measure(name: str, directory: Path, family: str, work: Path, sentences: int,
     memory = lm.nbytes() if hasattr(lm, "nbytes") else sum(
         p.numel() * p.element_size() for p in lm.module.parameters())
     disk = sum(dir_size(directory.resolve() / manifest["models"][p]["dir"]) for p in parts)
-    r.update(key=key, name=name, family=family, disk_bytes=disk,
+    r.update(key=key, name=name, family=family, vocab=vocab, disk_bytes=disk,
              memory_bytes=int(memory), train_seconds=info.get("train_seconds"),
              load_seconds=model.load_seconds, bpc_lines=len(subset),
              tokens_per_second=info.get("report", {}).get("tokens_per_second"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,11 @@ def colour(family: str) -> str:
 
 def pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}%"
+
+
+def _k(vocab: int) -> str:
+    """8000 → "8K": a vocabulary size as the report names it."""
+    return f"{vocab / 1000:g}K"
 
 
 def _row(name: str, r: dict[str, Any]) -> str:
@@ -100,6 +106,8 @@ def write_report(rows: list[dict[str, Any]], peers: dict[str, dict[str, Any] | N
     """The markdown report and the PNG plots, in ``docs``."""
     docs.mkdir(parents=True, exist_ok=True)
     plots = _plots(rows, docs)
+    vocabs = Counter(r["vocab"] for r in rows if r.get("vocab"))
+    common = vocabs.most_common(1)[0][0] if vocabs else 8000
     head = ("| model | BPC | next-word hit@1 / @3 | prefix hit@1 / @3 | KSR chars | KSR keys "
             "| disk MB | memory MB | training min | ms per keystroke p50 / p99 |\n"
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -116,8 +124,10 @@ def write_report(rows: list[dict[str, Any]], peers: dict[str, dict[str, Any] | N
         "busier machine. Neural families trained with another budget "
         "(`scripts/train.py --out models-data/bench/models/ARCH-Nmin ...`) are listed too.",
         "",
-        "Trained on `../shared/data/nsmc/train.txt` (616K reviews, SentencePiece 8K pieces "
-        "shared by every model), validated on `valid.txt`, measured on `test.txt`: BPC over "
+        "Trained on `../shared/data/nsmc/train.txt` (616K reviews, SentencePiece "
+        f"{_k(common)} pieces shared by every model"
+        + (" unless its row names another vocabulary" if len(vocabs) > 1 else "") +
+        "), validated on `valid.txt`, measured on `test.txt`: BPC over "
         + ("the first 1,000 lines" if meta["quick"] else "every line") + " (each scored as a "
         "whole sentence, end included); accuracy and keystroke savings (KSR) on the shared "
         f"benchmark's sample ({meta['sentences']} sentences, seed 0; "
@@ -129,7 +139,8 @@ def write_report(rows: list[dict[str, Any]], peers: dict[str, dict[str, Any] | N
         "",
         head,
     ]
-    lines += [_row(r["name"], r) for r in rows]
+    lines += [_row(r["name"] + (f" ({_k(r['vocab'])} pieces)" if r.get("vocab", common) != common
+                                else ""), r) for r in rows]
     lines += [_peer_row(n, r) for n, r in peers.items() if r]
     missing = [n for n, r in peers.items() if not r]
     if missing:
