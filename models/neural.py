@@ -123,27 +123,48 @@ class NeuralLMModule(nn.Module):
         return nn.functional.cross_entropy(self.out(h), targets, reduction="sum")
 
 
+class _SoftmaxNLL(torch.autograd.Function):
+    """Summed ``-log softmax(logits)[target]`` over rows, in float32 whatever the
+    logits' dtype; the backward pass is ``softmax - onehot`` in one tensor, where
+    log_softmax + gather would build three (N, C) tensors and fill a fourth with zeros."""
+
+    @staticmethod
+    def forward(ctx: Any, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        lf = logits.float()
+        lse = torch.logsumexp(lf, dim=1)
+        ctx.save_for_backward(lf, lse, target)
+        ctx.dtype = logits.dtype
+        return (lse - lf.gather(1, target.unsqueeze(1)).squeeze(1)).sum()
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        lf, lse, target = ctx.saved_tensors
+        p = torch.exp(lf - lse.unsqueeze(1))
+        p[torch.arange(len(target), device=p.device), target] -= 1.0
+        return p.mul_(grad).to(ctx.dtype), None
+
+
 def adaptive_nll(out: nn.AdaptiveLogSoftmaxWithLoss, h: torch.Tensor,
                  targets: torch.Tensor) -> torch.Tensor:
     """Summed NLL (nats) under an adaptive softmax, equal to ``out(h, targets).loss``.
 
     Written out because torch's own forward mixes dtypes under bf16 autocast: here the
     matmuls (most of a CPU step) run in whatever precision autocast picks and only the
-    log-softmaxes are taken in float32."""
-    head = torch.log_softmax(out.head(h).float(), dim=-1)
-    short = targets < out.shortlist_size
-    gather = torch.where(short, targets, 0)
-    total = -head.gather(1, gather.unsqueeze(1)).squeeze(1)[short].sum()
+    softmaxes are taken in float32. Every row has a head term (its piece, or its
+    cluster), and the rows of each cluster a tail term."""
+    head_targets = targets.clone()
+    clusters = []
     for i, (lo, hi) in enumerate(zip(out.cutoffs[:-1], out.cutoffs[1:], strict=True)):
         rows = ((targets >= lo) & (targets < hi)).nonzero().squeeze(1)
+        head_targets[rows] = out.shortlist_size + i
+        clusters.append(rows)
+    total = _SoftmaxNLL.apply(out.head(h), head_targets)
+    for i, rows in enumerate(clusters):
         if rows.numel() == 0:
             # keep the cluster in the graph (a zero) so every rank reduces the same grads
             total = total + 0.0 * sum(p.sum() for p in out.tail[i].parameters())
             continue
-        tail = torch.log_softmax(out.tail[i](h[rows]).float(), dim=-1)
-        rel = (targets[rows] - lo).unsqueeze(1)
-        total = total - (head[rows, out.shortlist_size + i]
-                         + tail.gather(1, rel).squeeze(1)).sum()
+        total = total + _SoftmaxNLL.apply(out.tail[i](h[rows]), targets[rows] - out.cutoffs[i])
     return total
 
 

@@ -244,10 +244,21 @@ def test_the_adaptive_loss_equals_torchs_and_reaches_every_parameter(targets):
     module = tiny_module("lstm", [10, 30]).train()
     h = torch.randn(len(targets), module.cfg.hidden_size)
     y = torch.tensor(targets)
-    ours = adaptive_nll(module.out, h, y)
+    h.requires_grad_(True)
     theirs = module.out(h, y).loss * len(targets)
+    theirs.backward()
+    want = {n: torch.zeros_like(p) if p.grad is None else p.grad.clone()
+            for n, p in module.out.named_parameters()}
+    want_h = h.grad.clone()
+    module.zero_grad(set_to_none=True)
+    h.grad = None
+    ours = adaptive_nll(module.out, h, y)
     assert torch.allclose(ours, theirs, rtol=1e-5)
     ours.backward()
+    # the same gradients as torch's own layer (for the input and every weight)
+    assert torch.allclose(h.grad, want_h, atol=1e-6)
+    for name, p in module.out.named_parameters():
+        assert torch.allclose(p.grad, want[name], atol=1e-6), name
     # an empty cluster still takes part (with a zero gradient), so DDP needs no search
     # for unused parameters
     assert all(p.grad is not None for p in module.out.parameters())
