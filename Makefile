@@ -66,11 +66,15 @@ load: model
 NSMC_ARCH ?= gru
 NSMC_MODEL ?= models-data/nsmc-$(NSMC_ARCH)
 NSMC_PROCS ?= 2
+NSMC_VOCAB ?= 8000
+NSMC_CUTOFFS ?= 1000 3000
+NSMC_DIV ?= 4
 $(NSMC_MODEL)/manifest.json: | $(VENV)/.installed
 	$(VENV)/bin/torchrun --standalone --nproc_per_node $(NSMC_PROCS) scripts/train.py \
-		--corpus $(NSMC)/train.txt --valid $(NSMC)/valid.txt \
+		--corpus $(NSMC)/train.txt --valid $(NSMC)/valid.txt --vocab-size $(NSMC_VOCAB) \
 		--out $(NSMC_MODEL) --prune 0 0 0 0 1 --arch $(NSMC_ARCH) --embed-dim 256 --hidden-size 512 \
-		--cutoffs 1000 3000 --dropout 0 --weight-decay 0.1 --batch-tokens 4096 --max-minutes 58
+		--cutoffs $(NSMC_CUTOFFS) --div-value $(NSMC_DIV) --dropout 0 --weight-decay 0.1 \
+		--batch-tokens 4096 --max-minutes 58
 
 nsmc: $(NSMC_MODEL)/manifest.json
 

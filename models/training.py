@@ -158,6 +158,7 @@ class NeuralOptions:
     dropout: float = 0.1
     window: int = 4
     cutoffs: list[int] | None = None
+    div_value: float = 4.0  # each adaptive softmax cluster's size shrinks by this factor
     train: NeuralTrainConfig = field(default_factory=NeuralTrainConfig)
     checkpoint_dir: Path | None = None
     resume: bool = False
@@ -225,7 +226,7 @@ def train_neural_directory(opts: TrainOptions, nopts: NeuralOptions) -> dict[str
                        hidden_size=nopts.hidden_size or (512 if large else 256),
                        num_layers=nopts.num_layers, dropout=nopts.dropout, window=nopts.window,
                        cutoffs=nopts.cutoffs if nopts.cutoffs is not None else
-                       ([1000, 3000] if large else []),
+                       ([1000, 3000] if large else []), div_value=nopts.div_value,
                        tie_weights=not (nopts.cutoffs if nopts.cutoffs is not None else large),
                        bos_id=tok.bos_id, eos_id=tok.eos_id)
     params = sum(p.numel() for p in NeuralLMModule(cfg).parameters())

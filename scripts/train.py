@@ -55,6 +55,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     g.add_argument("--window", type=int, default=4, help="context of the window model")
     g.add_argument("--cutoffs", type=int, nargs="*",
                    help="adaptive softmax cutoffs (none given: full softmax, tied weights)")
+    g.add_argument("--div-value", type=float, default=4.0,
+                   help="adaptive softmax: each cluster's projection is this much narrower")
     g.add_argument("--epochs", type=int, default=10)
     g.add_argument("--max-minutes", type=float, default=60.0, help="training time budget")
     g.add_argument("--batch-tokens", type=int,
@@ -111,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         nopts = NeuralOptions(arch=args.arch, embed_dim=args.embed_dim,
                               hidden_size=args.hidden_size, num_layers=args.num_layers,
                               dropout=args.dropout, window=args.window, cutoffs=args.cutoffs,
-                              train=tcfg, checkpoint_dir=args.checkpoint_dir, resume=args.resume)
+                              div_value=args.div_value, train=tcfg,
+                              checkpoint_dir=args.checkpoint_dir, resume=args.resume)
         rows.append(train_neural_directory(opts, nopts))
     if rank == 0:
         print(summary_table(rows))

@@ -22,7 +22,7 @@ def test_torchrun_two_processes_converge_and_publish_one_directory(sample_corpus
            "--corpus", str(sample_corpus), "--valid", str(sample_corpus), "--valid-lines", "300",
            "--out", str(out), "--order", "3", "--arch", "lstm", "--embed-dim", "32",
            "--hidden-size", "64", "--epochs", "3", "--threads", "1", "--bf16", "off",
-           "--no-progress"]
+           "--cutoffs", "100", "300", "--div-value", "2", "--no-progress"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("published") == 1 and "(2 processes)" in done.stdout
@@ -30,6 +30,8 @@ def test_torchrun_two_processes_converge_and_publish_one_directory(sample_corpus
     verify_files(out, manifest, manifest["files"])
     report = manifest["models"]["lstm"]["report"]
     assert report["processes"] == 2
+    config = manifest["models"]["lstm"]["config"]  # the adaptive softmax, as asked
+    assert config["cutoffs"] == [100, 300] and config["div_value"] == 2
     bpcs = [h["valid_bpc"] for h in report["history"]]
     assert len(bpcs) == 3 and bpcs[-1] < bpcs[0]  # it learns
     versions = [p for p in (tmp_path / ".m.versions").iterdir() if not p.name.startswith("tmp")]
