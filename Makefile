@@ -62,8 +62,9 @@ load: model
 # NSMC_ARCH=lstm trains the LSTM measured beside it in the README (a little behind on
 # every figure). Two single-threaded torchrun processes train faster than one with two
 # threads on this 2-core machine (20K against 17K tokens/s for the LSTM); --batch-tokens
-# is per process. glibc is told to keep freed memory instead of mapping and faulting in
-# each step's large tensors again (6-12% more tokens/s in bench/train_step.py).
+# is per process (NSMC_BATCH; 2048 learned more per epoch, README). glibc is told to keep
+# freed memory instead of mapping and faulting in each step's large tensors again (6-12%
+# more tokens/s in bench/train_step.py).
 NSMC_MALLOC := MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=4294967296
 NSMC_ARCH ?= gru
 NSMC_MODEL ?= models-data/nsmc-$(NSMC_ARCH)
