@@ -80,6 +80,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         ap.error(f"--valid {args.valid}: no such file")
     if args.order < 1:
         ap.error("--order must be at least 1")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        ap.error(f"--device {args.device}: PyTorch sees no CUDA GPU here (use auto or cpu)")
     return args
 
 

@@ -266,3 +266,15 @@ def test_the_adaptive_loss_equals_torchs_and_reaches_every_parameter(targets):
         low = adaptive_nll(module.out, h, y)
     assert low.dtype == torch.float32
     assert torch.allclose(low, theirs, rtol=2e-2)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is here")
+def test_asking_for_cuda_without_a_gpu_fails_at_once_and_writes_nothing(sample_corpus,
+                                                                        tmp_path):
+    out = tmp_path / "m"
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), "--corpus",
+                           str(sample_corpus), "--out", str(out), "--device", "cuda"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "--device cuda: PyTorch sees no CUDA GPU here" in proc.stderr
+    assert not out.exists()
