@@ -112,9 +112,8 @@ def ksr_keys(suggest: Suggest, words: list[str]) -> tuple[int, int]:
 
 def bits_per_char(lm: LanguageModel, tok: Tokenizer, lines: list[str]) -> float:
     """Total −log2 P of each line as a whole sentence (end included), over its characters + 1."""
-    nats = 0.0
-    for ids in tok.encode_batch(lines):
-        nats -= float(lm.token_logprobs([*ids, tok.eos_id]).sum())
+    seqs = [[*ids, tok.eos_id] for ids in tok.encode_batch(lines)]
+    nats = -sum(float(lp.sum()) for lp in lm.token_logprobs_batch(seqs))
     return nats / math.log(2) / sum(len(x) + 1 for x in lines)
 
 

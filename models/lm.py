@@ -58,3 +58,7 @@ class LanguageModel(ABC):
             out[j] = self.logprobs([state])[0, i]
             state = self.advance([state], [i])[0]
         return out
+
+    def token_logprobs_batch(self, seqs: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        """``token_logprobs`` of each sequence; a neural model scores them in batches."""
+        return [self.token_logprobs(ids) for ids in seqs]

@@ -68,6 +68,12 @@ class MixtureLM(LanguageModel):
         return interpolate(self.neural.token_logprobs(ids), self.ngram.token_logprobs(ids),
                            self.weight)
 
+    def token_logprobs_batch(self, seqs: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        """Per-token interpolated log-probabilities of each sequence, each part batched."""
+        return [interpolate(a, b, self.weight) for a, b in zip(
+            self.neural.token_logprobs_batch(seqs), self.ngram.token_logprobs_batch(seqs),
+            strict=True)]
+
     def nbytes(self) -> int:
         """Memory of both parts."""
         neural = sum(p.numel() * p.element_size() for p in self.neural.module.parameters()) \
@@ -79,12 +85,9 @@ def tune_weight(neural: LanguageModel, ngram: LanguageModel, tok: Tokenizer,
                 lines: list[str]) -> tuple[float, dict[str, float]]:
     """The λ that gives the lowest bits per character on ``lines``, and the BPC of the
     neural model, the n-gram and the mixture there."""
-    a, b = [], []
-    for ids in tok.encode_batch(lines):
-        ids = [*ids, tok.eos_id]
-        a.append(neural.token_logprobs(ids))
-        b.append(ngram.token_logprobs(ids))
-    na, nb = np.concatenate(a), np.concatenate(b)
+    seqs = [[*ids, tok.eos_id] for ids in tok.encode_batch(lines)]
+    na = np.concatenate(neural.token_logprobs_batch(seqs))
+    nb = np.concatenate(ngram.token_logprobs_batch(seqs))
     chars = sum(len(x) + 1 for x in lines) * math.log(2)
     grid = np.linspace(0.05, 1.0, 20)
     bpc = [-interpolate(na, nb, w).sum() / chars for w in grid]

@@ -264,6 +264,35 @@ class NeuralLM(LanguageModel):
         lp = self.module.logprobs(feats[0])
         return lp[torch.arange(len(ids)), torch.tensor(list(ids))].double().numpy()
 
+    @torch.inference_mode()
+    def token_logprobs_batch(self, seqs: Sequence[Sequence[int]],
+                             batch_tokens: int = 4096) -> list[np.ndarray]:
+        """``token_logprobs`` of each sequence, sorted by length and run in padded batches
+        of about ``batch_tokens`` positions (the model is causal, so padding after a
+        sequence does not change its scores)."""
+        out: list[np.ndarray] = [np.empty(0)] * len(seqs)
+        lead = [self.bos_id] * (self.cfg.window if self.cfg.arch == "window" else 1)
+        order = sorted((i for i, s in enumerate(seqs) if len(s)), key=lambda i: len(seqs[i]))
+        start = 0
+        while start < len(order):
+            end = start + 1  # lengths ascend: the group's longest is its last
+            while end < len(order) and (end - start + 1) * len(seqs[order[end]]) <= batch_tokens:
+                end += 1
+            group = order[start:end]
+            width = len(lead) - 1 + len(seqs[group[-1]])
+            x = torch.full((len(group), width), self.eos_id, dtype=torch.long)
+            for b, i in enumerate(group):
+                row = [*lead, *seqs[i][:-1]]
+                x[b, :len(row)] = torch.tensor(row)
+            feats, _ = self.module.features(x)
+            rows = torch.cat([feats[b, :len(seqs[i])] for b, i in enumerate(group)])
+            targets = torch.tensor([t for i in group for t in seqs[i]])
+            lp = self.module.logprobs(rows)[torch.arange(len(targets)), targets].double()
+            for i, part in zip(group, lp.split([len(seqs[i]) for i in group]), strict=True):
+                out[i] = part.numpy()
+            start = end
+        return out
+
 
 def load_neural(directory: Path) -> NeuralLM:
     """The LM-protocol model stored in ``directory`` (``config.json`` + safetensors)."""

@@ -30,29 +30,43 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--file", type=Path, required=True, help="UTF-8 text, one sentence a line")
     ap.add_argument("--family", help="ngram, lstm, gru, rnn or window (default: the "
                     "recurrent model if the directory has one, else ngram)")
-    ap.add_argument("--sentences", type=int, default=300, help="sample size for accuracy and KSR")
+    ap.add_argument("--sentences", type=int, default=300,
+                    help="sample size for accuracy and KSR (0: BPC of the file only)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--bpc-lines", type=int, default=0,
                     help="also BPC over the first N lines of the file (0: all lines; -1: none)")
     ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args(argv)
+    if args.sentences < 0 or args.bpc_lines < -1:
+        ap.error("--sentences must be >= 0 and --bpc-lines >= -1")
+    if args.sentences == 0 and args.bpc_lines == -1:
+        ap.error("--sentences 0 with --bpc-lines -1 leaves nothing to measure")
+    try:
+        text = args.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        ap.error(f"--file {args.file}: {e}")
+    lines = [x for x in text.split("\n") if x.strip()]
+    if not lines:
+        ap.error(f"--file {args.file} has no non-empty line")
     try:
         family = args.family or recurrent_family(read_manifest(args.model)) or "ngram"
         model = load_model(args.model, family)
     except ModelDirectoryError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    lines = [x for x in args.file.read_text(encoding="utf-8").split("\n") if x.strip()]
-    sentences = sample_sentences(lines, args.sentences, args.seed)
 
     def progress(done: int, total: int) -> None:
         if done % 25 == 0 or done == total:
             print(f"  {done}/{total} sentences", file=sys.stderr, flush=True)
 
-    result = evaluate(model.engine, sentences, progress=progress)
+    result: dict = {}
+    if args.sentences:
+        sentences = sample_sentences(lines, args.sentences, args.seed)
+        result = evaluate(model.engine, sentences, progress=progress)
     result.update(model=str(args.model), family=family, file=str(args.file), seed=args.seed)
     print(f"model {args.model} ({family})  file {args.file}")
-    print(format_report(result))
+    if args.sentences:
+        print(format_report(result))
     if args.bpc_lines >= 0:
         bpc_lines = lines if args.bpc_lines == 0 else lines[: args.bpc_lines]
         result["bpc_file"] = {"lines": len(bpc_lines),

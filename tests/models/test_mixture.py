@@ -7,7 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from models.mixture import interpolate
+from models.evaluation import bits_per_char
+from models.loading import load_model
+from models.mixture import MixtureLM, interpolate
 
 
 def _exact(w: float, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -34,3 +36,18 @@ def test_mix_matches_the_exact_sum_also_where_probabilities_underflow(w):
     else:
         assert deep[0] == pytest.approx(-800.0)
     assert deep[1] == pytest.approx(-900 + math.log(w)) and deep[2] == -np.inf
+
+
+def test_batched_scoring_of_a_mixture_equals_line_by_line(rnn_model_dir):
+    # bits_per_char scores lines in batches; the sum must be that of each line on its own
+    lstm, ngram = load_model(rnn_model_dir, "lstm").engine, load_model(rnn_model_dir, "ngram")
+    mix = MixtureLM(lstm.lm, ngram.engine.lm, 0.6)
+    tok = lstm.tok
+    lines = ["나는 밥을 먹었다", "ㅋㅋㅋ 진짜 웃기다", "오늘날씨좋네", "I ate rice today.", "머"]
+    seqs = [[*ids, tok.eos_id] for ids in tok.encode_batch(lines)]
+    for got, ids in zip(mix.token_logprobs_batch(seqs), seqs, strict=True):
+        np.testing.assert_allclose(got, mix.token_logprobs(ids), atol=1e-6)
+    one_by_one = -sum(float(mix.token_logprobs(ids).sum()) for ids in seqs)
+    chars = sum(len(x) + 1 for x in lines)
+    assert bits_per_char(mix, tok, lines) == pytest.approx(one_by_one / math.log(2) / chars,
+                                                           rel=1e-6)

@@ -59,6 +59,21 @@ def test_a_batched_step_equals_single_steps(arch):
 
 
 @pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("cutoffs", [[], [10, 30]])
+def test_batched_sequence_scoring_equals_one_sequence_at_a_time(arch, cutoffs):
+    # lengths out of order, an empty one, and groups of a few positions: padding, sorting
+    # and splitting must not move a score
+    lm = NeuralLM(tiny_module(arch, cutoffs))
+    rng = np.random.default_rng(0)
+    seqs = [list(rng.integers(3, 50, n)) for n in (7, 1, 0, 12, 3, 3, 9, 2)]
+    for budget in (8, 4096):
+        batched = lm.token_logprobs_batch(seqs, batch_tokens=budget)
+        assert [len(x) for x in batched] == [len(s) for s in seqs]
+        for got, ids in zip(batched, seqs, strict=True):
+            np.testing.assert_allclose(got, lm.token_logprobs(ids), atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
 def test_save_then_load_gives_identical_outputs(arch, tmp_path):
     module = tiny_module(arch, [10, 30] if arch == "lstm" else [], tie=arch == "gru")
     save_neural(module, tmp_path / arch)
