@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sentences", type=int, default=300,
                     help="sample size for accuracy and KSR (0: BPC of the file only)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--next-word-only", action="store_true",
+                    help="next-word accuracy only: no prefix accuracy, no keystroke savings "
+                         "(a fifth of the requests, for large samples)")
     ap.add_argument("--bpc-lines", type=int, default=0,
                     help="also BPC over the first N lines of the file (0: all lines; -1: none)")
     ap.add_argument("--json", type=Path, help="write the figures here")
@@ -62,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {}
     if args.sentences:
         sentences = sample_sentences(lines, args.sentences, args.seed)
-        result = evaluate(model.engine, sentences, progress=progress)
+        result = evaluate(model.engine, sentences, progress=progress,
+                          keystrokes=not args.next_word_only)
     result.update(model=str(args.model), family=family, file=str(args.file), seed=args.seed)
     print(f"model {args.model} ({family})  file {args.file}")
     if args.sentences:

@@ -19,11 +19,11 @@ def run(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
-def measure(model_dir: Path, text: Path, sentences: int) -> tuple[str, dict]:
+def measure(model_dir: Path, text: Path, sentences: int, *more: str) -> tuple[str, dict]:
     """evaluate.py's printed report and its JSON figures."""
     out = text.parent / "r.json"
     done = run("--model", str(model_dir), "--file", str(text), "--sentences", str(sentences),
-               "--json", str(out))
+               "--json", str(out), *more)
     assert done.returncode == 0, done.stderr
     return done.stdout, json.loads(out.read_text())
 
@@ -43,6 +43,15 @@ def test_accuracy_keystrokes_and_bpc_of_a_file(model_dir, text):
     engine = load_model(model_dir, "ngram").engine
     assert r["bpc_file"] == {"lines": 4, "bpc": pytest.approx(
         bits_per_char(engine.lm, engine.tok, LINES), rel=1e-9)}
+
+
+def test_next_word_only_skips_the_keystrokes_and_keeps_the_same_hits(model_dir, text):
+    _, full = measure(model_dir, text, 4)
+    stdout, fast = measure(model_dir, text, 4, "--next-word-only", "--bpc-lines", "-1")
+    assert fast["next_word"] == full["next_word"]
+    assert not {"prefix", "ksr", "ksr_keys", "bpc_file"} & fast.keys()
+    hits = round(full["next_word"]["hit@1"] * full["next_word"]["positions"])
+    assert f"({hits})" in stdout and "KSR" not in stdout
 
 
 def test_no_sample_gives_the_bpc_of_the_file_alone(model_dir, text):
