@@ -29,6 +29,7 @@ from typing import Any, Generic, TypeVar
 from app.metrics import Metrics
 from app.settings import Settings
 from models.loading import LoadedModel, load_model, recurrent_family
+from models.memory import keep_freed_memory
 
 log = logging.getLogger("app.service")
 T = TypeVar("T")
@@ -137,6 +138,8 @@ class ModelService:
     def start(self, background: bool = True) -> None:
         """Load the n-gram now (blocking), then the recurrent model, if the directory
         lists one, in a background thread (or inline with ``background=False``)."""
+        if self.settings.keep_freed_memory and not keep_freed_memory():
+            log.info("malloc thresholds not set: the C library is not glibc")
         with self._lock:
             try:
                 ngram = self._load(self.settings.model_dir, "ngram")

@@ -31,10 +31,13 @@ class Settings(BaseSettings):
     state_cache_size: int = Field(
         5000, ge=0,
         description="model states kept per model (a neural state holds its next-token "
-                    "log-probabilities: 32 KB with 8K pieces)")
+                    "log-probabilities: 64 KB with 16K pieces)")
     max_context_chars: int = Field(400, ge=1,
                                    description="context the engine reads, from the right")
     torch_threads: int = Field(1, ge=1, le=64, description="torch.set_num_threads, if torch loads")
+    keep_freed_memory: bool = Field(
+        True, description="raise glibc's mmap and trim thresholds so the large arrays of a "
+                          "keystroke reuse freed memory (models/memory.py); RSS stays at its peak")
 
     # --- the server ----------------------------------------------------------------
     host: str = "127.0.0.1"

@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from models.evaluation import sample_sentences  # noqa: E402
 from models.loading import load_model  # noqa: E402
+from models.memory import keep_freed_memory  # noqa: E402
 
 NSMC_TEST = ROOT.parent / "shared" / "data" / "nsmc" / "test.txt"
 
@@ -47,6 +48,7 @@ def main() -> int:
     ap.add_argument("--sentences", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    keep_freed_memory()  # as the service does: its latency figures mean the same
     if not args.file.is_file():
         ap.error(f"--file {args.file} is absent")
     engines = []  # a list: the same model twice is an A/A check of the noise
