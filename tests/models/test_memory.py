@@ -42,5 +42,5 @@ def test_the_service_keeps_freed_memory_unless_told_not_to(model_dir):
              "ModelService(s, Metrics()).start(background=False)\n")
     # loading the models has already raised glibc's own (dynamic) threshold as far as it
     # goes, 32 MiB: arrays of 45 MB tell the service's setting from glibc's default
-    on, off = (faults(start.format(flag), width=1_400_000, rounds=5) for flag in (True, False))
+    on, off = (faults(start.format(flag), width=1_400_000, rounds=20) for flag in (True, False))
     assert on * 5 < off, (on, off)

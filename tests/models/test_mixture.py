@@ -20,22 +20,26 @@ def _exact(w: float, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("w", [0.05, 0.65, 1.0])
-def test_mix_matches_the_exact_sum_also_where_probabilities_underflow(w):
+@pytest.mark.parametrize("dtype, rtol, deep", [(np.float64, 1e-12, -800.0),
+                                               (np.float32, 1e-6, -100.0)])
+def test_mix_matches_the_exact_sum_also_where_probabilities_underflow(w, dtype, rtol, deep):
     a = np.log(np.array([[0.5, 0.2, 0.1, 0.1, 0.09, 0.01]], np.float32))  # float32, as torch
     b = np.log(np.array([[0.1, 0.1, 0.1, 0.2, 0.3, 0.2]]))
-    got = interpolate(a, b, w)
-    assert got.dtype == np.float64 and got.shape == (1, 6)
-    np.testing.assert_allclose(got.ravel(), _exact(w, a.astype(np.float64), b), rtol=1e-12)
-    assert np.exp(got).sum() == pytest.approx(1.0, abs=1e-6)
-    # both parts below e^-745: no -inf, no warning, the log-space value
-    deep_a, deep_b = np.array([-800.0, -900.0, -np.inf]), np.array([-801.0, -np.inf, -np.inf])
+    got = interpolate(a, b, w, dtype)
+    assert got.dtype == dtype and got.shape == (1, 6)
+    np.testing.assert_allclose(got.ravel(), _exact(w, a.astype(np.float64), b), rtol=rtol)
+    assert np.exp(got.astype(np.float64)).sum() == pytest.approx(1.0, abs=1e-6)
+    # both parts below what exp can give in dtype (e^-745, e^-103): no -inf, no warning,
+    # the log-space value
+    deep_a = np.array([deep, deep - 100, -np.inf])
+    deep_b = np.array([deep - 1, -np.inf, -np.inf])
     with np.errstate(all="raise"):
-        deep = interpolate(deep_a, deep_b, w)
+        got = interpolate(deep_a, deep_b, w, dtype)
     if w < 1:
-        assert deep[0] == pytest.approx(-800 + math.log(w + (1 - w) * math.exp(-1)), abs=1e-9)
+        assert got[0] == pytest.approx(deep + math.log(w + (1 - w) * math.exp(-1)), rel=rtol)
     else:
-        assert deep[0] == pytest.approx(-800.0)
-    assert deep[1] == pytest.approx(-900 + math.log(w)) and deep[2] == -np.inf
+        assert got[0] == pytest.approx(deep, rel=rtol)
+    assert got[1] == pytest.approx(deep - 100 + math.log(w), rel=rtol) and got[2] == -np.inf
 
 
 def test_batched_scoring_of_a_mixture_equals_line_by_line(rnn_model_dir):
@@ -51,3 +55,20 @@ def test_batched_scoring_of_a_mixture_equals_line_by_line(rnn_model_dir):
     chars = sum(len(x) + 1 for x in lines)
     assert bits_per_char(mix, tok, lines) == pytest.approx(one_by_one / math.log(2) / chars,
                                                            rel=1e-6)
+
+
+def test_distribution_rows_are_kept_by_state_and_bounded(rnn_model_dir):
+    lstm, ngram = load_model(rnn_model_dir, "lstm").engine, load_model(rnn_model_dir, "ngram")
+    mix = MixtureLM(lstm.lm, ngram.engine.lm, 0.6, cache_rows=3)
+    plain = MixtureLM(lstm.lm, ngram.engine.lm, 0.6, cache_rows=0)
+    tok = lstm.tok
+    states = [mix.feed(mix.start(), tok.encode(t)) for t in ("나는 밥을", "ㅋㅋ 진짜", "밥먹고",
+                                                            "the movie")]
+    first = mix.logprobs(states[:2])
+    assert first.dtype == np.float32 and np.exp(first.astype(np.float64)).sum(1) == \
+        pytest.approx([1.0, 1.0], abs=1e-5)
+    again = mix.logprobs([states[1], states[2], states[0]])  # two kept, one new
+    np.testing.assert_array_equal(again[[2, 0]], first)
+    np.testing.assert_array_equal(again, plain.logprobs([states[1], states[2], states[0]]))
+    mix.logprobs(states[3:])
+    assert len(mix._rows) == 3 and states[1] not in mix._rows  # least recently used went
