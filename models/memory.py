@@ -1,8 +1,8 @@
 """Keep the memory that numpy and torch free for reuse, instead of handing it back to
 the kernel at once.
 
-A keystroke builds a few next-token distributions of 16K float64 entries (128 KB a row)
-and their temporaries. glibc's malloc maps every block above its threshold (128 KB to
+A keystroke builds a few next-token distributions of 16K entries (64-128 KB a row) and
+their temporaries. glibc's malloc maps every block above its threshold (128 KB to
 start with) fresh from the kernel and unmaps it when freed, and gives back the top of
 its heap above 128 KB free: each keystroke faulted the same pages in again. With both
 thresholds raised, freed blocks are reused. The cost is that the process keeps its peak

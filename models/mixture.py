@@ -82,7 +82,7 @@ class MixtureLM(LanguageModel):
                                 self.ngram.logprobs([states[j][1] for j in todo]),
                                 self.weight, np.float32)
             for j, row in zip(todo, fresh, strict=True):
-                rows[j] = self._rows[states[j]] = row
+                rows[j] = self._rows[states[j]] = row.copy()  # not a view: frees ``fresh``
                 if len(self._rows) > self.cache_rows:
                     self._rows.popitem(last=False)
         return np.stack(rows)
