@@ -73,6 +73,41 @@ def test_batched_sequence_scoring_equals_one_sequence_at_a_time(arch, cutoffs):
             np.testing.assert_allclose(got, lm.token_logprobs(ids), atol=1e-5)
 
 
+@pytest.mark.parametrize("cutoffs", [[], [10, 30]])
+def test_a_long_text_is_scored_as_its_whole_distributions_would_score_it(cutoffs):
+    # more positions than the full softmax's chunk of rows; the adaptive softmax scores
+    # only each target's cluster
+    lm = NeuralLM(tiny_module("gru", cutoffs))
+    ids = list(np.random.default_rng(1).integers(3, 50, 1100))
+    with torch.inference_mode():
+        feats, _ = lm.module.features(torch.tensor([[lm.bos_id, *ids[:-1]]]))
+        whole = lm.module.logprobs(feats[0])[torch.arange(len(ids)), torch.tensor(ids)]
+    np.testing.assert_allclose(lm.token_logprobs(ids), whole.double().numpy(), atol=1e-5)
+
+
+def test_scoring_a_long_text_does_not_hold_its_whole_distributions():
+    # 16,000 positions over 16K pieces with the adaptive softmax, as the NSMC models have
+    # it: 1 GB of float32 as whole distributions, 3 GB of peak with the layer's
+    # temporaries; the target's cluster only, 128 rows at a time, about 12 MB. In a fresh
+    # process, since the peak RSS only grows
+    code = """
+import resource, numpy as np
+from models.neural import NeuralConfig, NeuralLM, NeuralLMModule
+cfg = NeuralConfig(arch="gru", vocab_size=16000, embed_dim=8, hidden_size=16,
+                   cutoffs=[1000, 4000])
+lm = NeuralLM(NeuralLMModule(cfg).eval())
+ids = list(np.random.default_rng(0).integers(3, 16000, 16000))
+lm.token_logprobs(ids[:600])  # warm: the first call's own allocations
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+lm.token_logprobs(ids)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) < 200  # MB
+
+
 @pytest.mark.parametrize("arch", ARCHS)
 def test_save_then_load_gives_identical_outputs(arch, tmp_path):
     module = tiny_module(arch, [10, 30] if arch == "lstm" else [], tie=arch == "gru")
