@@ -253,15 +253,9 @@ class NeuralLM(LanguageModel):
         """The stored next-token log-probabilities of each state."""
         return np.stack([s.logprobs for s in states])
 
-    @torch.inference_mode()
     def token_logprobs(self, ids: Sequence[int]) -> np.ndarray:
         """ln P of each token given <s> and what precedes it, in one forward pass."""
-        if not ids:
-            return np.empty(0)
-        lead = [self.bos_id] * (self.cfg.window if self.cfg.arch == "window" else 1)
-        x = torch.tensor([[*lead, *ids[:-1]]], dtype=torch.long)
-        feats, _ = self.module.features(x)
-        return self._target_logprobs(feats[0], torch.tensor(list(ids))).double().numpy()
+        return self.token_logprobs_batch([ids])[0]
 
     def _target_logprobs(self, h: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """ln P of each target given its features (N, H), without keeping N whole
