@@ -23,7 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models.evaluation import sample_sentences  # noqa: E402
+from models.evaluation import sample_sentences, typed_before  # noqa: E402
 from models.loading import load_model  # noqa: E402
 from models.memory import keep_freed_memory  # noqa: E402
 
@@ -35,7 +35,7 @@ def requests(lines: list[str], sentences: int, seed: int) -> list[str]:
     out = []
     for ws in sample_sentences(lines, sentences, seed):
         for i, w in enumerate(ws):
-            ctx = " ".join(ws[:i]) + (" " if i else "")
+            ctx = typed_before(ws, i)
             out += [ctx, ctx + w[:1], *([ctx + w[:2]] if len(w) > 1 else [])]
     return out
 

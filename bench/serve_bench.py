@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from models import hangul  # noqa: E402
+from models.evaluation import typed_before  # noqa: E402
 
 NSMC_TEST = ROOT.parent / "shared" / "data" / "nsmc" / "test.txt"
 K = 3
@@ -45,7 +46,7 @@ def keystroke_texts(sentence: str) -> list[str]:
     context with every screen of the word being typed."""
     words, texts = sentence.split(), []
     for i, word in enumerate(words):
-        context = " ".join(words[:i]) + (" " if i else "")
+        context = typed_before(words, i)
         texts += [context, *(context + s for s in hangul.screens(word)[:-1])]
     return texts
 

@@ -28,6 +28,11 @@ K = 3  # suggestions per request, as in the shared benchmark
 Suggest = Callable[[str], list[str]]
 
 
+def typed_before(words: list[str], i: int) -> str:
+    """The text on screen before word ``i`` is typed: the words before it and a space."""
+    return " ".join(words[:i]) + (" " if i else "")
+
+
 def sample_sentences(lines: list[str], count: int, seed: int = 0) -> list[list[str]]:
     """The shared benchmark's sample: ``random.Random(seed).sample`` of the non-blank lines,
     split into words."""
@@ -83,7 +88,7 @@ def ksr_chars(suggest: Suggest, words: list[str]) -> int:
     """Keystrokes to enter ``" ".join(words)`` with 3 suggestions before each character."""
     keys = 0
     for i, word in enumerate(words):
-        context = " ".join(words[:i]) + (" " if i else "")
+        context = typed_before(words, i)
         for typed in range(len(word)):
             keys += 1  # accept the suggestion, or type the next character
             if word in suggest(context + word[:typed]):
@@ -97,7 +102,7 @@ def ksr_keys(suggest: Suggest, words: list[str]) -> tuple[int, int]:
     """(keys used, keys without suggestions), Hangul typed jamo by jamo."""
     used = total = 0
     for i, word in enumerate(words):
-        context = " ".join(words[:i]) + (" " if i else "")
+        context = typed_before(words, i)
         shown = ["", *screens(word)[:-1]]  # the screen before each key
         space = i < len(words) - 1
         total += len(shown) + space
@@ -128,7 +133,7 @@ def evaluate(engine: CompletionEngine, sentences: list[list[str]], bpc: bool = T
     keys = chars = words = used = total = 0
     for s, ws in enumerate(sentences, 1):
         for i, word in enumerate(ws):
-            context = " ".join(ws[:i]) + (" " if i else "")
+            context = typed_before(ws, i)
             next_word.add(word, suggest(context))
             if keystrokes and len(word) > 1:
                 prefix.add(word, suggest(context + word[0]))
