@@ -50,7 +50,7 @@ lock: setup
 audit: setup
 	$(PY) -m pytest -q -rs -W always tests/test_dependencies.py
 
-# The long runs (README "Operations"): schemathesis against a real server, open-loop load.
+# The long runs (docs/operations.md): schemathesis against a real server, open-loop load.
 fuzz: model
 	$(PY) bench/fuzz.py --model-dir $(MODEL_DIR) --examples 2000
 
@@ -60,12 +60,12 @@ load: model
 # The NSMC model the service serves: SentencePiece 16K, 5-gram (5-gram singletons pruned),
 # a GRU trained for 58 minutes (bf16 on CPUs that have it) with an adaptive softmax whose
 # tails are 1,000-4,000 and 4,000-16,000 at half and a quarter of its width, interpolated
-# with the n-gram. NSMC_ARCH=lstm trains the LSTM measured beside it in the README.
+# with the n-gram. NSMC_ARCH=lstm trains the LSTM measured beside it (docs/training.md).
 # NSMC_VOCAB=8000 NSMC_CUTOFFS="1000 3000" NSMC_DIV=4 NSMC_BATCH=4096 trains the earlier
-# served model (README). Two single-threaded torchrun processes train faster than one
+# served model (docs/training.md). Two single-threaded torchrun processes train faster than one
 # with two threads on this 2-core machine (20K against 17K tokens/s for the LSTM);
 # --batch-tokens is per process (NSMC_BATCH; 2,048 each learned more per epoch than
-# 4,096, README). glibc is told to keep freed memory instead of mapping and faulting in
+# 4,096, docs/training.md). glibc is told to keep freed memory instead of mapping and faulting in
 # each step's large tensors again (6-12% more tokens/s in bench/train_step.py).
 NSMC_MALLOC := MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=4294967296
 NSMC_ARCH ?= gru
@@ -86,7 +86,7 @@ nsmc: $(NSMC_MODEL)/manifest.json
 
 # With a CUDA GPU (`--device auto` takes it): a bigger GRU (embedding 512, 2 layers of
 # 1024, dropout 0.2) on steps of 64K tokens. On one H200, 4.5 minutes (1.0M tokens/s,
-# 24 epochs) reached test BPC 3.438 alone (README "Training on a GPU").
+# 24 epochs) reached test BPC 3.438 alone (docs/training.md, "Training on a GPU").
 NSMC_GPU_MODEL ?= models-data/nsmc-gru-gpu
 NSMC_GPU_MINUTES ?= 4.5
 $(NSMC_GPU_MODEL)/manifest.json: | $(VENV)/.installed
@@ -108,7 +108,7 @@ bench: nsmc
 bench-quick: setup
 	$(PY) bench/quality.py --quick
 
-# --- containers: README "Deploy and scale" ----------------------------------------------
+# --- containers: docs/deploy.md (README "Docker and scaling") ---------------------------
 BASE_IMAGE ?= autocomplete-base:bookworm
 IMAGE ?= autocomplete:local
 PIP_OFFLINE ?=
