@@ -2,15 +2,18 @@
 
     start ─► n-gram loaded (blocking, well under a second on the default model)
           └► recurrent model loading in a background thread ─► swapped in when ready
-    request ─► recurrent model (own thread, deadline) ─┬─► answer, "model": "lstm"
-                                                       └─ raised / too late ─► n-gram answers
+    request ─► recurrent model (its scheduler, deadline) ─┬─► answer, "model": "lstm"
+                                                          └─ raised / too late ─► n-gram answers
+                                                               (its own deadline, else 503)
 
-Every loaded model runs on its own single-thread executor: the engine keeps caches
-and is not thread-safe, and the event loop never runs model code. What the service
+Every loaded model runs in its own thread, a ``StepScheduler`` (``models/batching.py``):
+the engine keeps caches and is not thread-safe, the event loop never runs model code, and
+the searches of all waiting requests advance together, one batched model call a round.
+A request that is answered by the fallback, or whose client stopped waiting, is dropped
+between two rounds, so late work never holds up the requests behind it. What the service
 serves is one immutable ``Snapshot``; a load or reload builds a new one and swaps the
 reference, so a request keeps the models it started with until it is answered. An
-old snapshot's executors end when the last request holding them lets go (a
-ThreadPoolExecutor's idle thread exits once the executor is garbage).
+old snapshot's scheduler threads end when the last request holding them lets go.
 """
 
 from __future__ import annotations
@@ -20,14 +23,15 @@ import logging
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from app.metrics import Metrics
 from app.settings import Settings
+from models.batching import StepScheduler
 from models.loading import LoadedModel, load_model, recurrent_family
 from models.memory import keep_freed_memory
 
@@ -58,10 +62,12 @@ class Slot:
     """One loaded model and the single thread that runs every call to it."""
 
     model: LoadedModel
-    executor: ThreadPoolExecutor = field(init=False)
+    scheduler: StepScheduler = field(init=False)
 
     def __post_init__(self) -> None:
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"model-{self.model.family}")
+        self.scheduler = StepScheduler(self.model.engine.lm, self.model.family)
+        # the thread ends once no snapshot or request holds the slot any more
+        weakref.finalize(self, self.scheduler.close)
 
     @property
     def family(self) -> str:
@@ -214,20 +220,20 @@ class ModelService:
     # --- answering ---------------------------------------------------------------
     async def run(self, endpoint: str, work: Work[T], *args: Any) -> Answer[T]:
         """``work(engine, *args)`` on the recurrent model within the deadline, else on
-        the n-gram. Runs in the models' threads, never on the event loop."""
+        the n-gram (within a deadline of its own: past it, 503). ``work`` may return a
+        search (a generator of model needs, ``models/batching.py``), which the model's
+        scheduler batches with the other requests' searches. Never runs on the event loop."""
         snap = self._snap  # the models this request keeps until it is answered
         if snap.ngram is None and snap.recurrent is None:
             raise Unavailable(snap.reason or "the model is still loading")
         fallback = None
         if snap.recurrent is not None:
             t0 = time.perf_counter()
-            future = snap.recurrent.executor.submit(work, snap.recurrent.model.engine, *args)
             try:
-                value = await asyncio.wait_for(asyncio.wrap_future(future),
-                                               self.settings.deadline_ms / 1000)
+                value = await _within(snap.recurrent, self.settings.deadline_ms / 1000, work,
+                                      *args)
                 return self._answered(endpoint, value, snap.recurrent.family, t0)
-            except TimeoutError:
-                future.cancel()  # still queued: it never runs; running: its result is dropped
+            except TimeoutError:  # dropped by the scheduler before its next round
                 fallback = "deadline"
             except Exception:  # noqa: BLE001 - the n-gram answers instead; the log keeps why
                 log.exception("%s failed in the %s model; the n-gram answers", endpoint,
@@ -238,8 +244,10 @@ class ModelService:
                 raise Unavailable(f"the {snap.recurrent.family} model did not answer")
         assert snap.ngram is not None
         t0 = time.perf_counter()
-        value = await asyncio.wrap_future(
-            snap.ngram.executor.submit(work, snap.ngram.model.engine, *args))
+        try:
+            value = await _within(snap.ngram, self.settings.ngram_deadline_ms / 1000, work, *args)
+        except TimeoutError as e:
+            raise Unavailable("the service is overloaded: no model answered in time") from e
         return self._answered(endpoint, value, "ngram", t0, fallback)
 
     def _answered(self, endpoint: str, value: T, model: str, t0: float,
@@ -261,7 +269,18 @@ class ModelService:
     def close(self) -> None:
         """Stop the model threads once their queued calls are done."""
         for slot in self._snap.slots:
-            slot.executor.shutdown(wait=False)
+            slot.scheduler.close()
+
+
+async def _within(slot: Slot, seconds: float, work: Work[T], *args: Any) -> T:
+    """``work(engine, *args)`` on the slot's scheduler; TimeoutError after ``seconds``, and
+    then the scheduler drops the job (the future is cancelled, or its deadline passes)."""
+    future = slot.scheduler.submit(work, slot.model.engine, *args,
+                                   deadline=time.monotonic() + seconds)
+    try:  # DeadlineExceeded, from the scheduler, is a TimeoutError too
+        return await asyncio.wait_for(asyncio.wrap_future(future), seconds)
+    finally:
+        future.cancel()  # no-op once answered; else the next round drops it
 
 
 def configure_torch(threads: int) -> None:

@@ -12,14 +12,21 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from models.limits import TokenLimits
+
+MIN_ADMIN_TOKEN_CHARS = 32
+MiB = 1 << 20
 
 
 class Settings(BaseSettings):
     """The service's configuration; each limit it enforces has a sane default here."""
 
-    model_config = SettingsConfigDict(env_prefix="AUTOCOMPLETE_", extra="ignore")
+    # hide_input_in_errors: a refused admin token must not be echoed into the log
+    model_config = SettingsConfigDict(env_prefix="AUTOCOMPLETE_", extra="ignore",
+                                      hide_input_in_errors=True)
 
     # --- the model -----------------------------------------------------------------
     model_dir: Path = Field(Path("models-data/default"),
@@ -32,6 +39,11 @@ class Settings(BaseSettings):
         5000, ge=0,
         description="model states kept per model (a neural state holds its next-token "
                     "log-probabilities: 64 KB with 16K pieces)")
+    state_cache_bytes: int = Field(
+        256 * MiB, ge=0, description="bytes of model states (and their keys) kept per model")
+    ngram_cache_bytes: int = Field(
+        64 * MiB, ge=0, description="bytes of next-token rows each n-gram keeps (float64: "
+                                    "128 KB a row with 16K pieces)")
     max_context_chars: int = Field(400, ge=1,
                                    description="context the engine reads, from the right")
     torch_threads: int = Field(1, ge=1, le=64, description="torch.set_num_threads, if torch loads")
@@ -45,7 +57,10 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="origins allowed by CORS; empty: none")
     admin_token: SecretStr | None = Field(
-        None, description="bearer token of POST /admin/reload; unset: the endpoint is off")
+        None, description="bearer token of POST /admin/reload, at least 32 characters; "
+                          "unset: the endpoint is off")
+    admin_token_file: Path | None = Field(
+        None, description="file that holds the admin token (a Docker or Kubernetes secret)")
     cache_max_age: int = Field(60, ge=0, description="Cache-Control max-age of GET /complete")
 
     # --- limits --------------------------------------------------------------------
@@ -54,13 +69,45 @@ class Settings(BaseSettings):
     max_next_chars: int = Field(
         200, ge=1, description="longest next /probability scores: a recurrent model reads it a "
                                "token at a time, so its cost is bounded here")
+    max_context_tokens: int = Field(
+        600, ge=1, description="most pieces (tokens) of the context the engine reads (its last "
+                               "max_context_chars characters); 422 beyond")
+    max_text_tokens: int = Field(15000, ge=1,
+                                 description="most pieces of a text /probability scores")
+    max_next_tokens: int = Field(300, ge=1, description="most pieces of /probability's next")
     k_max: int = Field(20, ge=1, description="most completions one request may ask for")
     max_words_max: int = Field(3, ge=1, description="longest phrase one request may ask for")
     deadline_ms: float = Field(
         500.0, gt=0, description="a recurrent answer later than this is given by the n-gram")
+    ngram_deadline_ms: float = Field(
+        5000.0, gt=0, description="the n-gram's own deadline (as fallback or as the only "
+                                  "model): past it the request is dropped and answered 503")
     max_concurrency: int = Field(
         64, ge=1, description="model requests in flight; beyond it 503 with Retry-After")
     retry_after_s: int = Field(1, ge=0, description="Retry-After of a 503")
+    timing_resolution_ms: float = Field(
+        5.0, gt=0, description="took_ms and Server-Timing's model time are rounded up to a "
+                               "multiple of this, so the time of a cached answer is not told")
+    expose_timing: bool = Field(
+        True, description="false: took_ms is 0 and Server-Timing carries no duration")
+
+    # --- the edge (python -m app and the image's entrypoint) ------------------------
+    request_timeout_s: float = Field(
+        10.0, gt=0, description="a request's headers and body must arrive within this, from "
+                                "its first byte (or from the connection); slower: 408, closed")
+    keep_alive_s: int = Field(
+        75, ge=1, description="idle keep-alive connections are closed after this (longer "
+                              "than a proxy's upstream keep-alive: nginx's is 60 s)")
+    max_connections: int = Field(
+        512, ge=1, description="connections and requests at once; beyond, uvicorn answers 503")
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1", description="proxies whose X-Forwarded-For is believed (addresses or "
+                                 "networks, comma-separated); never * on an open network")
+    graceful_shutdown_s: int = Field(10, ge=0, description="SIGTERM: time to finish requests")
+    access_log: bool = Field(True, description="uvicorn's access log")
+    log_query_strings: bool = Field(
+        False, description="keep query strings (GET /complete?q=, what people type) in the "
+                           "access log; by default the log shows the path alone")
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -72,10 +119,44 @@ class Settings(BaseSettings):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
 
+    @model_validator(mode="after")
+    def _admin_token(self) -> Settings:
+        """The token from AUTOCOMPLETE_ADMIN_TOKEN_FILE, if named; either way, a token that
+        is set must be long enough to guess at no better than chance: an empty one (what
+        ``${ADMIN_TOKEN}`` gives compose when the variable is unset) would open the door."""
+        if self.admin_token_file is not None:
+            if self.admin_token is not None:
+                raise ValueError("set AUTOCOMPLETE_ADMIN_TOKEN or AUTOCOMPLETE_ADMIN_TOKEN_FILE, "
+                                 "not both")
+            try:
+                text = self.admin_token_file.read_text(encoding="utf-8")
+            except (OSError, UnicodeError) as e:
+                raise ValueError(f"AUTOCOMPLETE_ADMIN_TOKEN_FILE cannot be read "
+                                 f"({type(e).__name__})") from None
+            self.admin_token = SecretStr(text.strip())
+        if self.admin_token is not None:
+            token = self.admin_token.get_secret_value()
+            what = ("empty" if not token else "surrounded by spaces" if token != token.strip()
+                    else f"{len(token)} characters" if len(token) < MIN_ADMIN_TOKEN_CHARS
+                    else None)
+            if what:
+                raise ValueError(
+                    f"the admin token is {what}: it must be at least {MIN_ADMIN_TOKEN_CHARS} "
+                    f"characters without spaces around them (python -c 'import secrets; "
+                    f"print(secrets.token_urlsafe(32))'), or AUTOCOMPLETE_ADMIN_TOKEN left "
+                    f"unset to turn /admin off")
+        return self
+
     def engine_options(self) -> dict[str, Any]:
-        """Keyword arguments of the completion engine that the settings decide."""
+        """Keyword arguments of ``models.loading.load_model`` that the settings decide."""
         return {"beam_size": self.beam_size, "cache_size": self.state_cache_size,
-                "max_context_chars": self.max_context_chars}
+                "cache_bytes": self.state_cache_bytes, "max_context_chars": self.max_context_chars,
+                "ngram_cache_bytes": self.ngram_cache_bytes}
+
+    def token_limits(self) -> TokenLimits:
+        """The most pieces each part of a request may hold (``models/limits.py``)."""
+        return TokenLimits(context=self.max_context_tokens, text=self.max_text_tokens,
+                           next=self.max_next_tokens)
 
 
 @lru_cache

@@ -17,13 +17,14 @@ may be half-typed (``머`` → ``먹었다``): pieces are matched on keystrokes,
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 from models import hangul
+from models.batching import Search, run_alone
+from models.caches import BoundedCache
 from models.lm import LanguageModel, State
 from models.tokenizer import Tokenizer
 
@@ -89,11 +90,14 @@ class CompletionEngine:
 
     def __init__(self, tokenizer: Tokenizer, lm: LanguageModel, beam_size: int = 12,
                  max_word_pieces: int = 6, cache_size: int = 20000,
-                 max_context_chars: int = 400):
+                 max_context_chars: int = 400, cache_bytes: int = 256 << 20):
         self.tok, self.lm = tokenizer, lm
         self.beam_size, self.max_word_pieces = beam_size, max_word_pieces
         self.max_context_chars = max_context_chars
-        self._cache: OrderedDict[tuple[int, ...], State] = OrderedDict()
+        # the state cache, bounded in bytes (a neural state holds its next-token
+        # log-probabilities: 64 KB with 16K pieces) as well as in entries
+        self._cache: BoundedCache[tuple[int, ...], State] = BoundedCache(cache_bytes,
+                                                                          cache_size)
         self._cache_size = cache_size
         self.cache_hits = self.cache_misses = 0
         texts = tokenizer.piece_text
@@ -108,7 +112,14 @@ class CompletionEngine:
             self._all[starts] = np.array(ids, dtype=np.int64)
             for i in ids:
                 self._by_kind[starts].setdefault(self._keys[i][:1], []).append(i)
-        self._allowed = lru_cache(maxsize=8192)(self._allowed_uncached)
+        # The memo tables hold what the vocabulary makes, not what was typed: no piece
+        # tells apart keys still to match beyond one more than the longest piece's, so
+        # they are cut there, and no word the engine completes has more keys than
+        # ``max_word_keys`` (a longer typed word has no completion: see models/limits.py).
+        self._piece_keys = max((len(k) for k in self._keys if k), default=0)
+        self.max_word_keys = max_word_pieces * self._piece_keys
+        allowed = lru_cache(maxsize=8192)(self._allowed_uncached)
+        self._allowed = lambda rest, starts: allowed(rest[: self._piece_keys + 1], starts)
         self._canonical = lru_cache(maxsize=65536)(lambda w: tuple(self.tok.encode(w)))
 
     # --- states -----------------------------------------------------------------
@@ -124,8 +135,13 @@ class CompletionEngine:
     def state(self, ids: tuple[int, ...], use_cache: bool = True) -> State:
         """The model state after <s> and ``ids``: the longest cached prefix, advanced
         over the ids that are new."""
+        return run_alone(self.lm, self.search_state(ids, use_cache))
+
+    def search_state(self, ids: tuple[int, ...], use_cache: bool = True) -> Search:
+        """``state`` as a search (see ``models/batching.py``): the run over the new ids is
+        one need, served by the model thread."""
         if not use_cache:
-            return self.lm.feed(self.lm.start(), ids)
+            return (yield ("call", self.lm.feed, self.lm.start(), ids))
         for n in range(len(ids), -1, -1):
             state = self._cache.get(ids[:n])
             if state is not None:
@@ -137,7 +153,7 @@ class CompletionEngine:
             self.cache_hits += 1
             return state
         self.cache_misses += 1
-        state = self.lm.feed(state, ids[n:])
+        state = yield ("call", self.lm.feed, state, ids[n:])
         self._remember(ids, state)
         return state
 
@@ -161,15 +177,24 @@ class CompletionEngine:
                  use_cache: bool = True) -> list[Completion]:
         """The ``k`` most likely words (phrases of up to ``max_words``) that complete ``text``,
         best first. A text that is empty or ends in whitespace asks for the next word."""
+        return run_alone(self.lm, self.search_complete(text, k, max_words, use_cache))
+
+    def search_complete(self, text: str, k: int = 5, max_words: int = 1,
+                        use_cache: bool = True) -> Search:
+        """``complete`` as a search: it yields what it needs of the model (a feed, the
+        next-token log-probabilities of its beam, the beam's next states) and returns the
+        completions, so that one model thread can serve many at once
+        (``models/batching.py``)."""
         context, partial = split_text(text)
         ctx = self.context_ids(context)
         typed = hangul.keys(partial)
-        live = [_Hyp(0.0, (), (), "", (), False, self.state(ctx, use_cache))]
+        start = yield from self.search_state(ctx, use_cache)
+        live = [_Hyp(0.0, (), (), "", (), False, start)]
         finished: dict[str, float] = {}
         for _ in range(self.max_word_pieces * max_words + 1):
             if not live:
                 break
-            lps = self.lm.logprobs([h.state for h in live])
+            lps = yield ("logprobs", [h.state for h in live])
             ends = _logsumexp(lps[:, self._boundary])
             cands: list[tuple[float, _Hyp, int, bool]] = []
             for b, h in enumerate(live):
@@ -196,7 +221,7 @@ class CompletionEngine:
             ranked = sorted(finished.values(), reverse=True)
             floor = ranked[k - 1] if len(ranked) >= k else -np.inf
             cands = sorted((c for c in cands if c[0] > floor), key=lambda c: -c[0])
-            live = self._extend(ctx, cands[: self.beam_size], use_cache)
+            live = yield from self._extend(ctx, cands[: self.beam_size], use_cache)
         best = sorted(finished.items(), key=lambda kv: -kv[1])[:k]
         return [Completion(w, float(lp)) for w, lp in best]
 
@@ -213,14 +238,15 @@ class CompletionEngine:
         return [(h.logp + float(scores[j]), h, int(allowed[j]), new_word) for j in part]
 
     def _extend(self, ctx: tuple[int, ...], chosen: list[tuple[float, _Hyp, int, bool]],
-                use_cache: bool) -> list[_Hyp]:
+                use_cache: bool) -> Search:
         """The chosen extensions as hypotheses, their new states computed in one batch
         (or taken from the state cache, where the last keystroke left them)."""
         keys = [(*ctx, *h.ids, token) for _, h, token, _ in chosen]
         states = [self._cache.get(key) if use_cache else None for key in keys]
         todo = [j for j, s in enumerate(states) if s is None]
         if todo:
-            new = self.lm.advance([chosen[j][1].state for j in todo], [chosen[j][2] for j in todo])
+            new = yield ("advance", [chosen[j][1].state for j in todo],
+                         [chosen[j][2] for j in todo])
             for j, s in zip(todo, new, strict=True):
                 states[j] = s
                 if use_cache:
@@ -239,16 +265,20 @@ class CompletionEngine:
     # --- probabilities ------------------------------------------------------------
     def word_logprob(self, text: str, next_words: str) -> float:
         """ln P(next_words followed by a word boundary | text), text taken as whole words."""
+        return run_alone(self.lm, self.search_word_logprob(text, next_words))
+
+    def search_word_logprob(self, text: str, next_words: str) -> Search:
+        """``word_logprob`` as a search: one model step a piece."""
         words = next_words.split()
         if not words:
             raise ValueError("next must contain at least one word")
-        state = self.state(self.context_ids(text))
+        state = yield from self.search_state(self.context_ids(text))
         total = 0.0
         for w in words:
             for t in self.tok.encode(w):
-                total += float(self.lm.logprobs([state])[0, t])
-                state = self.lm.advance([state], [t])[0]
-        total += float(_logsumexp(self.lm.logprobs([state])[:, self._boundary])[0])
+                total += float((yield ("logprobs", [state]))[0, t])
+                state = (yield ("advance", [state], [t]))[0]
+        total += float(_logsumexp((yield ("logprobs", [state]))[:, self._boundary])[0])
         return total
 
     def score(self, text: str) -> TextScore:

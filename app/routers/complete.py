@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Response
 
 from app.deps import ServiceDep, SettingsDep
-from app.routers.common import in_range, log_prob, timed
+from app.routers.common import in_range, log_prob, refuse_if_over, timed
 from app.schemas import (
     COMPLETE_EXAMPLES,
     K_DEFAULT,
@@ -20,7 +20,9 @@ from app.schemas import (
 )
 from app.service import ModelService
 from app.settings import Settings
+from models.batching import Search
 from models.completion import CompletionEngine, split_text
+from models.limits import TokenLimits, TooManyTokens, completion_admitted
 
 router = APIRouter(tags=["completion"])
 
@@ -35,8 +37,14 @@ both find `재미있게`. `probability` is P(word followed by a word boundary | 
 is late). `Server-Timing` carries the model time."""
 
 
-def _complete(engine: CompletionEngine, text: str, k: int, max_words: int) -> list:
-    return engine.complete(text, k=k, max_words=max_words)
+def _complete(engine: CompletionEngine, text: str, k: int, max_words: int,
+              limits: TokenLimits) -> Search | list | TooManyTokens:
+    try:
+        if not completion_admitted(engine, text, limits):
+            return []  # a word longer than any the model completes: no search, no cache
+    except TooManyTokens as e:
+        return e  # a refusal, not a model failure (no fallback): raised as a 422 below
+    return engine.search_complete(text, k=k, max_words=max_words)  # batched across requests
 
 
 async def _answer(service: ModelService, settings: Settings, response: Response, where: str,
@@ -45,14 +53,17 @@ async def _answer(service: ModelService, settings: Settings, response: Response,
     k = in_range((where, "k"), k, K_DEFAULT, settings.k_max)
     max_words = in_range((where, "max_words"), max_words, MAX_WORDS_DEFAULT,
                          settings.max_words_max)
-    answer = await service.run("/complete", _complete, text, k, max_words)
+    answer = await service.run("/complete", _complete, text, k, max_words,
+                               settings.token_limits())
+    refuse_if_over(answer.value, {"context": (where, "text" if where == "body" else "q")})
     if cacheable:  # a fallback's answer is not the one to keep
         response.headers["Cache-Control"] = ("no-store" if answer.fallback else
                                              f"public, max-age={settings.cache_max_age}")
     return CompleteResponse(
         completions=[CompletionItem(text=c.text, probability=min(c.probability, 1.0),
                                     log_prob=log_prob(c.log_prob)) for c in answer.value],
-        prefix=split_text(text)[1], model=answer.model, took_ms=timed(response, answer))
+        prefix=split_text(text)[1], model=answer.model,
+        took_ms=timed(response, answer, settings))
 
 
 @router.post("/complete", response_model=CompleteResponse, summary="Complete what was typed",

@@ -14,7 +14,7 @@ def test_500_has_no_stack_trace_and_no_path(client, model_dir, monkeypatch, capl
     def broken(*args, **kw):
         raise RuntimeError(f"boom in {model_dir}/ngram/probs2.npy")
 
-    monkeypatch.setattr(engine, "complete", broken)
+    monkeypatch.setattr(engine, "search_complete", broken)
     r = client.post("/complete", json={"text": "나는 밥을 머"})
     assert r.status_code == 500
     body = r.json()
@@ -92,14 +92,14 @@ def test_every_error_body_is_clean(model_dir, tmp_path, monkeypatch):
         import threading
 
         engine = c.app.state.service.snapshot.ngram.model.engine
-        entered, release, real = threading.Event(), threading.Event(), engine.complete
+        entered, release, real = threading.Event(), threading.Event(), engine.search_complete
 
         def held(*args, **kw):
             entered.set()
             release.wait(30)
             return real(*args, **kw)
 
-        monkeypatch.setattr(engine, "complete", held)
+        monkeypatch.setattr(engine, "search_complete", held)
         t = threading.Thread(target=lambda: c.post("/complete", json={"text": "오늘 "}))
         t.start()
         try:

@@ -37,14 +37,14 @@ def test_beyond_max_concurrency_is_503_at_once_with_retry_after(model_dir, monke
     with serve(model_dir, max_concurrency=1, retry_after_s=2) as c:
         engine = c.app.state.service.snapshot.ngram.model.engine
         entered, release = threading.Event(), threading.Event()
-        real = engine.complete
+        real = engine.search_complete
 
         def held(*args, **kw):
             entered.set()
             release.wait(30)
             return real(*args, **kw)
 
-        monkeypatch.setattr(engine, "complete", held)
+        monkeypatch.setattr(engine, "search_complete", held)
         first = {}
         t = threading.Thread(target=lambda: first.setdefault(
             "r", c.post("/complete", json={"text": "나는 밥을 머"})))

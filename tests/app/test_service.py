@@ -82,7 +82,7 @@ def test_a_recurrent_model_that_raises_is_answered_by_the_ngram(rnn_model_dir, m
         def broken(*args, **kw):
             raise RuntimeError("CUDA out of memory, say")
 
-        monkeypatch.setattr(lstm, "complete", broken)
+        monkeypatch.setattr(lstm, "search_complete", broken)
         monkeypatch.setattr(lstm, "score", broken)
         r = c.post("/complete", json={"text": "나는 밥을 머", "k": 3})
         assert r.status_code == 200 and r.json()["model"] == "ngram"
@@ -103,13 +103,13 @@ def test_a_recurrent_model_past_the_deadline_is_answered_by_the_ngram(rnn_model_
     with serve(rnn_model_dir, deadline_ms=50) as c:
         lstm = c.app.state.service.snapshot.recurrent.model.engine
         release = threading.Event()
-        real = lstm.complete
+        real = lstm.search_complete
 
         def slow(*args, **kw):
             release.wait(30)  # until the test lets go: surely past 50 ms
             return real(*args, **kw)
 
-        monkeypatch.setattr(lstm, "complete", slow)
+        monkeypatch.setattr(lstm, "search_complete", slow)
         try:
             for text in ("영화 너무 재", "this movie is "):  # the second queues behind the first
                 r = c.post("/complete", json={"text": text, "k": 3})

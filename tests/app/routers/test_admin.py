@@ -85,14 +85,14 @@ def test_in_flight_requests_finish_on_the_old_model(live_dir, tmp_path, monkeypa
     with serve(live_dir, admin_token=token) as c:
         old = c.app.state.service.snapshot.ngram.model.engine
         entered, release = threading.Event(), threading.Event()
-        real = old.complete
+        real = old.search_complete
 
         def held(*args, **kw):
             entered.set()
             release.wait(30)
             return real(*args, **kw)
 
-        monkeypatch.setattr(old, "complete", held)
+        monkeypatch.setattr(old, "search_complete", held)
         replies = {}
         t = threading.Thread(target=lambda: replies.setdefault(
             "old", c.post("/complete", json={"text": "나는 밥을 머", "k": 3})))
