@@ -8,12 +8,13 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from app import errors, openapi
 from app.lifecycle import lifespan
 from app.metrics import Metrics
 from app.middleware import LimitsMiddleware, MetricsMiddleware
-from app.routers import admin, complete, demo, ops, probability
+from app.routers import admin, complete, demo, ops, probability, suggest
 from app.routers.demo import STATIC
 from app.service import ModelService
 from app.settings import Settings, get_settings
@@ -23,20 +24,22 @@ next word or the rest of the word being typed, a half-typed Hangul syllable incl
 (`머` finds `먹었다`). Probabilities are 0..1; every `log_prob` is a natural log (ln).
 Try it at [/](/)."""
 
-MODEL_PATHS = ("/complete", "/probability")
+MODEL_PATHS = ("/complete", "/probability", "/suggest")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A new app on ``settings`` (default: from the environment)."""
     settings = settings or get_settings()
     metrics = Metrics()
-    app = FastAPI(title="autocomplete", version="0.1.0", description=DESCRIPTION,
-                  lifespan=lifespan)
+    # /docs loads Swagger UI from the app itself (fastapi-offline), no CDN; no /redoc: its
+    # sidebar still fetches a logo from cdn.redoc.ly
+    app = FastAPIOffline(title="autocomplete", version="0.1.0", description=DESCRIPTION,
+                         lifespan=lifespan, redoc_url=None)
     app.state.settings, app.state.metrics = settings, metrics
     app.state.service = ModelService(settings, metrics)
     errors.install(app)
     openapi.install(app, settings)
-    routers = [complete.router, probability.router, ops.router, demo.router]
+    routers = [complete.router, suggest.router, probability.router, ops.router, demo.router]
     if settings.admin_token is not None:
         routers.append(admin.router)
     for router in routers:

@@ -27,9 +27,10 @@ TOKEN = "fuzz-token"
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 SLOW_S = 10.0  # a model request takes milliseconds; this much is a hang
 # Every operation of the document; test_every_operation_is_fuzzed keeps the list whole.
-OPERATIONS = ["POST /complete", "GET /complete", "POST /probability", "POST /admin/reload",
-              "GET /health", "GET /ready", "GET /model", "GET /metrics", "GET /noop"]
-TAKES_INPUT = OPERATIONS[:4]  # the others have no parameter to get wrong
+OPERATIONS = ["POST /complete", "GET /complete", "GET /suggest", "POST /probability",
+              "POST /admin/reload", "GET /health", "GET /ready", "GET /model", "GET /metrics",
+              "GET /noop"]
+TAKES_INPUT = OPERATIONS[:5]  # the others have no parameter to get wrong
 
 
 @pytest.fixture

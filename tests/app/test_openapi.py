@@ -21,6 +21,10 @@ def test_the_document_carries_the_settings_limits(model_dir):
         query = {p["name"]: p["schema"] for p in spec["paths"]["/complete"]["get"]["parameters"]}
         assert integer_branch(query["k"])["maximum"] == 7
         assert integer_branch(query["max_words"])["maximum"] == 2
+        suggest = {p["name"]: p["schema"] for p in spec["paths"]["/suggest"]["get"]["parameters"]}
+        assert integer_branch(suggest["k"])["maximum"] == 7
+        assert integer_branch(suggest["max_words"])["maximum"] == 2
+        assert suggest["q"]["maxLength"] == 300  # every suggestion repeats the query
         probability = schemas["ProbabilityRequest"]["properties"]
         assert probability["text"]["maxLength"] == 300
         assert {"type": "string", "maxLength": 40} in probability["next"]["anyOf"]
@@ -31,11 +35,15 @@ def test_the_document_carries_the_settings_limits(model_dir):
         assert c.post("/probability", json={"text": "a" * 301}).status_code == 422
         assert c.post("/probability", json={"text": "a", "next": "b" * 40}).status_code == 200
         assert c.post("/probability", json={"text": "a", "next": "b" * 41}).status_code == 422
+        assert c.get("/suggest", params={"q": "a" * 300, "k": 7}).status_code == 200
+        assert c.get("/suggest", params={"q": "a" * 301}).status_code == 422
+        assert c.get("/suggest", params={"q": "a", "max_words": 3}).status_code == 422
 
 
 def test_every_model_endpoint_documents_its_refusals(client):
     paths = client.get("/openapi.json").json()["paths"]
-    for path, method in [("/complete", "post"), ("/complete", "get"), ("/probability", "post")]:
+    for path, method in [("/complete", "post"), ("/complete", "get"), ("/suggest", "get"),
+                         ("/probability", "post")]:
         responses = paths[path][method]["responses"]
         assert {"200", "400", "413", "422", "503"} <= set(responses), (path, method)
         assert "Retry-After" in responses["503"]["headers"]
