@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from app.service import Unavailable
+from models.limits import TooManyTokens
 
 log = logging.getLogger("app.errors")
 
@@ -49,6 +50,14 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": errors, "message": message}, status_code=422)
 
 
+async def too_many_tokens(request: Request, exc: Exception) -> JSONResponse:
+    """422 for a part of a request over its token limit that a router did not name itself
+    (the routers turn ``TooManyTokens`` into a field's 422 where they know the field)."""
+    assert isinstance(exc, TooManyTokens)
+    return await validation_error(request, field_error(("body", exc.part), str(exc),
+                                                       "too_many_tokens"))
+
+
 async def unavailable(request: Request, exc: Exception) -> JSONResponse:
     """503 while no model can answer; /ready says more."""
     return JSONResponse({"detail": f"no model is serving: {exc}"}, status_code=503,
@@ -80,6 +89,7 @@ async def internal_error(request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(TooManyTokens, too_many_tokens)
     app.add_exception_handler(Unavailable, unavailable)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, internal_error)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -14,10 +14,13 @@ BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.
 
 
 class Metrics:
-    """Request counts and latencies per endpoint and per model, fallbacks, rejections."""
+    """Request counts and latencies per endpoint and per model, fallbacks, rejections, and
+    the process's own figures (``process_resident_memory_bytes``, CPU seconds, open file
+    descriptors: prometheus_client's process collector, read from /proc on Linux)."""
 
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
+        ProcessCollector(registry=r)  # the default registry has it; this one must ask
         self.requests = Counter("autocomplete_http_requests", "HTTP requests",
                                 ["endpoint", "method", "status"], registry=r)
         self.latency = Histogram("autocomplete_http_request_seconds",

@@ -42,7 +42,14 @@ OptionalWholeNumber = Annotated[int | None, BeforeValidator(_whole_number)]
 
 TEXT_DOC = ("What the user has typed so far. Empty, or ending in whitespace: the next word is "
             "predicted. Otherwise the part after the last whitespace is the word being typed; "
-            "Hangul matches by keystroke, so a half-typed syllable (머) finds 먹었다.")
+            "Hangul matches by keystroke, so a half-typed syllable (머) finds 먹었다. The "
+            "context the model reads (the last 400 characters) may hold at most "
+            "AUTOCOMPLETE_MAX_CONTEXT_TOKENS pieces, 600 by default (an emoji is four): "
+            "422 beyond. A word longer than any the model completes gets no completion.")
+
+
+TOOK_MS_DOC = ("model time in milliseconds, rounded up to AUTOCOMPLETE_TIMING_RESOLUTION_MS "
+               "(5 by default); 0 with AUTOCOMPLETE_EXPOSE_TIMING=false")
 
 
 class CompleteRequest(BaseModel):
@@ -86,7 +93,7 @@ class CompleteResponse(BaseModel):
                         examples=["재미"])
     model: str = Field(description="the model that answered: lstm, gru, rnn, window or ngram",
                        examples=["ngram"])
-    took_ms: float = Field(description="model time in milliseconds")
+    took_ms: float = Field(description=TOOK_MS_DOC)
 
     model_config = {"json_schema_extra": {"examples": [{
         "completions": [{"text": "재미있게", "probability": 0.21, "log_prob": -1.56},
@@ -98,10 +105,13 @@ class ProbabilityRequest(BaseModel):
     """POST /probability."""
 
     text: str = Field(strict=True, description="the context (with next) or the whole sentence "
-                                               "to score (without next)")
+                                               "to score (without next: at most "
+                                               "AUTOCOMPLETE_MAX_TEXT_TOKENS pieces, 15,000 "
+                                               "by default, once encoded)")
     next: str | None = Field(None, strict=True,
                              description="the next word(s) after text (at most "
-                                         "AUTOCOMPLETE_MAX_NEXT_CHARS, 200 by default); null: "
+                                         "AUTOCOMPLETE_MAX_NEXT_CHARS, 200 by default, and "
+                                         "AUTOCOMPLETE_MAX_NEXT_TOKENS pieces, 300); null: "
                                          "score text as a complete sentence",
                              json_schema_extra={"pattern": A_WORD})
 
@@ -132,7 +142,7 @@ class NextWordsProbability(BaseModel):
     probability: float = Field(ge=0, le=1)
     log_prob: float = Field(le=0, description="natural log of probability")
     model: str
-    took_ms: float
+    took_ms: float = Field(description=TOOK_MS_DOC)
 
 
 class TokenPart(BaseModel):
@@ -153,7 +163,7 @@ class SentenceProbability(BaseModel):
                                                  "null if it overflows")
     chars: int
     model: str
-    took_ms: float
+    took_ms: float = Field(description=TOOK_MS_DOC)
 
 
 class ReloadRequest(BaseModel):

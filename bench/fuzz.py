@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if not (args.model_dir / "manifest.json").is_file():
         sys.exit(f"{args.model_dir}: no model directory (make model, or scripts/train.py)")
-    token = secrets.token_urlsafe(16)
+    token = secrets.token_urlsafe(32)  # the service refuses tokens under 32 characters
     env = {"AUTOCOMPLETE_ADMIN_TOKEN": token}
     for item in args.set:
         name, _, value = item.partition("=")

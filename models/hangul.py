@@ -35,13 +35,21 @@ def is_syllable(ch: str) -> bool:
     return 0 <= ord(ch) - _SYLLABLE_BASE < _SYLLABLE_COUNT
 
 
-@lru_cache(maxsize=65536)
 def keys(text: str) -> str:
     """The keys that type ``text`` on a 2-beolsik keyboard, one character per key.
 
     Keys of a concatenation are the concatenation of keys, so callers may key a
-    word piece by piece.
+    word piece by piece. Memoised for short texts only (pieces and words): a long
+    typed text is keyed afresh, so what users type cannot fill the table.
     """
+    return _keys(text) if len(text) <= _MEMO_CHARS else _keys.__wrapped__(text)
+
+
+_MEMO_CHARS = 32
+
+
+@lru_cache(maxsize=65536)
+def _keys(text: str) -> str:
     out: list[str] = []
     for ch in text:
         code = ord(ch) - _SYLLABLE_BASE

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from models.artifacts import ModelDirectoryError, family_files, read_manifest, v
 from models.completion import CompletionEngine
 from models.lm import LanguageModel
 from models.mixture import MixtureLM
-from models.ngram import NgramModel
+from models.ngram import ROW_CACHE_BYTES, NgramModel
 from models.tokenizer import Tokenizer
 
 Loader = Callable[[Path], LanguageModel]
@@ -59,8 +60,10 @@ def recurrent_family(manifest: dict[str, Any]) -> str | None:
 
 
 def load_model(directory: Path | str, family: str = "ngram", verify: bool = True,
-               **engine_options: Any) -> LoadedModel:
+               ngram_cache_bytes: int = ROW_CACHE_BYTES, **engine_options: Any) -> LoadedModel:
     """Load ``family`` from a model directory after checking the sha256 of its files.
+    ``ngram_cache_bytes`` bounds each n-gram's cache of next-token rows; the other
+    options go to the completion engine.
 
     Raises ModelDirectoryError, naming the file, for anything missing or corrupted.
     """
@@ -72,6 +75,7 @@ def load_model(directory: Path | str, family: str = "ngram", verify: bool = True
         verify_files(directory, manifest, files)
     parts = family.split("+")
     loaders = _loaders(family)
+    loaders["ngram"] = partial(NgramModel.load, cache_bytes=ngram_cache_bytes)
     if any(p not in loaders for p in parts):
         raise ModelDirectoryError(f"{directory}: family {family!r} cannot be loaded here")
     lms = []

@@ -23,13 +23,13 @@ The arrays are written as .npy files (loaded with ``allow_pickle=False``).
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from models.caches import BoundedCache
 from models.lm import LanguageModel, State
 
 
@@ -62,13 +62,17 @@ def _stream(sentences: Iterable[Sequence[int]], bos: int, eos: int) -> tuple[np.
     return np.concatenate(chunks), np.concatenate(positions)
 
 
+#: bytes of next-token rows an n-gram keeps (float64: 128 KB a row over 16K pieces, so 512 rows)
+ROW_CACHE_BYTES = 64 << 20
+
+
 class NgramModel(LanguageModel):
     """A trained n-gram model; states are tuples of the last ``order - 1`` ids."""
 
     family = "ngram"
 
     def __init__(self, config: NgramConfig, vocab_size: int, bos_id: int, eos_id: int,
-                 arrays: dict[str, np.ndarray], cache_size: int = 4096):
+                 arrays: dict[str, np.ndarray], cache_bytes: int = ROW_CACHE_BYTES):
         self.config, self.order = config, config.order
         self.vocab_size, self.bos_id, self.eos_id = vocab_size, bos_id, eos_id
         self.unigram = arrays["unigram"].astype(np.float64)
@@ -76,8 +80,9 @@ class NgramModel(LanguageModel):
         self.probs = {k: arrays[f"probs{k}"] for k in range(2, self.order + 1)}
         self.offsets = {k: arrays[f"offsets{k}"] for k in range(1, self.order)}
         self.gammas = {k: arrays[f"gammas{k}"] for k in range(1, self.order)}
-        self._cache: OrderedDict[State, np.ndarray] = OrderedDict()
-        self._cache_size = cache_size
+        # whole rows by state, bounded in bytes: the same budget whatever the vocabulary
+        self._cache: BoundedCache[State, np.ndarray] = BoundedCache(
+            cache_bytes, size=lambda state, row: row.nbytes + 200)
 
     # --- building -------------------------------------------------------------
     @classmethod
@@ -170,7 +175,7 @@ class NgramModel(LanguageModel):
         return [*written, directory / "ngram.json"]
 
     @classmethod
-    def load(cls, directory: Path, cache_size: int = 4096) -> NgramModel:
+    def load(cls, directory: Path, cache_bytes: int = ROW_CACHE_BYTES) -> NgramModel:
         """Read a model written by ``save`` (never unpickles)."""
         meta = json.loads((directory / "ngram.json").read_text())
         config = NgramConfig(**meta["config"])
@@ -181,7 +186,7 @@ class NgramModel(LanguageModel):
         arrays = {name: np.load(directory / f"{name}.npy", mmap_mode="r", allow_pickle=False)
                   for name in names}
         model = cls(config, meta["vocab_size"], meta["bos_id"], meta["eos_id"], arrays,
-                    cache_size)
+                    cache_bytes)
         model.counts, model.discounts = meta.get("counts"), meta.get("discounts")
         return model
 
@@ -239,8 +244,6 @@ class NgramModel(LanguageModel):
             if row is None:
                 row = self._distribution(state)
                 self._cache[state] = row
-                if len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
             else:
                 self._cache.move_to_end(state)
             out[b] = row

@@ -1,4 +1,5 @@
-"""Small helpers the routers share: the range checks that depend on settings, Server-Timing."""
+"""Small helpers the routers share: the range checks that depend on settings, the token
+limits' 422, Server-Timing."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from fastapi import Response
 
 from app.errors import field_error
 from app.service import Answer
+from app.settings import Settings
+from models.limits import TooManyTokens
 
 
 def in_range(loc: tuple[str, str], value: int | None, default: int, highest: int) -> int:
@@ -26,15 +29,28 @@ def at_most_chars(loc: tuple[str, str], text: str | None, limit: int) -> None:
         raise field_error(loc, f"String should have at most {limit} characters", "string_too_long")
 
 
-def timed(response: Response, answer: Answer) -> float:
+def refuse_if_over(value: object, loc: dict[str, tuple[str, str]]) -> None:
+    """A 422 naming the field when the work handed back a refusal (``TooManyTokens``, the
+    part over its limit) instead of an answer; ``loc`` maps the part to the field."""
+    if isinstance(value, TooManyTokens):
+        raise field_error(loc[value.part], str(value), "too_many_tokens")
+
+
+def timed(response: Response, answer: Answer, settings: Settings) -> float:
     """Set Server-Timing (the model's time, who answered, why a fallback) and return the
-    model time in milliseconds for the body."""
-    ms = answer.seconds * 1000
-    timing = f'model;dur={ms:.3f};desc="{answer.model}"'
+    model time in milliseconds for the body: rounded up to AUTOCOMPLETE_TIMING_RESOLUTION_MS
+    (a state cache hit on another user's text is not told from a miss to the microsecond),
+    or left out (0 in the body) with AUTOCOMPLETE_EXPOSE_TIMING=false."""
+    if settings.expose_timing:
+        step = settings.timing_resolution_ms
+        ms = round(max(math.ceil(answer.seconds * 1000 / step), 1) * step, 3)
+        timing = f'model;dur={ms:g};desc="{answer.model}"'
+    else:
+        ms, timing = 0.0, f'model;desc="{answer.model}"'
     if answer.fallback:
         timing += f', fallback;desc="{answer.fallback}"'
     response.headers["Server-Timing"] = timing
-    return round(ms, 3)
+    return ms
 
 
 def log_prob(value: float) -> float:

@@ -27,7 +27,7 @@ from tests.app.conftest import (
     wait_for,
 )
 
-TOKEN = "drill-token"
+TOKEN = "drill-token-0123456789abcdefghijklm"  # 32+ characters
 SENTENCES = ["나는 밥을 먹었다 ㅋㅋ 오늘 너무 힘들어", "I really liked the movie",
              "영화 너무 재밌었어요 진짜 웃겨"]
 

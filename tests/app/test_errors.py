@@ -64,7 +64,7 @@ def _clean(r, *secrets: str) -> None:
 
 
 def test_every_error_body_is_clean(model_dir, tmp_path, monkeypatch):
-    token = "s3cret-token"
+    token = "s3cret-token-0123456789abcdefghijkl"
     with serve(model_dir, admin_token=token, max_body_bytes=1024, max_concurrency=1) as c:
         secrets = (str(model_dir), token)
         r = c.get("/no/such/page")

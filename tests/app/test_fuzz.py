@@ -23,7 +23,7 @@ from schemathesis.config import SchemathesisConfig
 from app.main import create_app
 from tests.app.conftest import ROOT, make_settings
 
-TOKEN = "fuzz-token"
+TOKEN = "fuzz-token-0123456789abcdefghijklmn"  # 32+ characters
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 SLOW_S = 10.0  # a model request takes milliseconds; this much is a hang
 # Every operation of the document; test_every_operation_is_fuzzed keeps the list whole.

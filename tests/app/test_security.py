@@ -20,7 +20,7 @@ from app.routers import admin
 from app.routers.demo import STATIC
 from tests.app.conftest import serve
 
-TOKEN = "s3cret-token"
+TOKEN = "s3cret-token-0123456789abcdefghijkl"  # 32+ characters, as the settings demand
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 PATH_LIKE = ["../../etc/passwd", "/etc/passwd", "....//....//etc/passwd",

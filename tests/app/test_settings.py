@@ -20,11 +20,11 @@ def test_defaults():
 def test_environment_with_prefix(monkeypatch):
     monkeypatch.setenv("AUTOCOMPLETE_MODEL_DIR", "/models/nsmc")
     monkeypatch.setenv("AUTOCOMPLETE_DEADLINE_MS", "120")
-    monkeypatch.setenv("AUTOCOMPLETE_ADMIN_TOKEN", "t0ken")
+    monkeypatch.setenv("AUTOCOMPLETE_ADMIN_TOKEN", "t0ken" * 8)
     monkeypatch.setenv("AUTOCOMPLETE_TORCH_THREADS", "2")
     s = Settings()
     assert s.model_dir == Path("/models/nsmc") and s.deadline_ms == 120
-    assert s.admin_token.get_secret_value() == "t0ken" and "t0ken" not in repr(s)
+    assert s.admin_token.get_secret_value() == "t0ken" * 8 and "t0ken" not in repr(s)
     assert s.torch_threads == 2
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from tests.app.conftest import copy_version, corrupt, family_file, point, serve
 
-TOKEN = "s3cret-token"
+TOKEN = "s3cret-token-0123456789abcdefghijkl"  # 32+ characters, as the settings demand
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
