@@ -118,8 +118,9 @@ class CompletionEngine:
         # ``max_word_keys`` (a longer typed word has no completion: see models/limits.py).
         self._piece_keys = max((len(k) for k in self._keys if k), default=0)
         self.max_word_keys = max_word_pieces * self._piece_keys
-        allowed = lru_cache(maxsize=8192)(self._allowed_uncached)
-        self._allowed = lambda rest, starts: allowed(rest[: self._piece_keys + 1], starts)
+        self._allowed_memo = lru_cache(maxsize=8192)(self._allowed_uncached)
+        self._allowed = lambda rest, starts: self._allowed_memo(rest[: self._piece_keys + 1],
+                                                                starts)
         self._canonical = lru_cache(maxsize=65536)(lambda w: tuple(self.tok.encode(w)))
 
     # --- states -----------------------------------------------------------------

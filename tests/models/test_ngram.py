@@ -130,3 +130,21 @@ def test_more_context_helps_on_the_training_text(corpus):
     ids = [t for s in corpus[:50] for t in [*s, EOS]]
     assert fourgram.token_logprobs(ids).sum() > bigram.token_logprobs(ids).sum()
 
+
+
+def test_the_row_cache_is_bounded_in_bytes_not_rows(corpus, tmp_path):
+    """Rows of V float64s: a budget of three rows keeps three, whatever was asked, and the
+    answers are the uncached ones."""
+    model = NgramModel.train(corpus, V, BOS, EOS, NgramConfig(order=3))
+    model.save(tmp_path / "ngram")
+    row = V * 8 + 200  # what the cache counts for one row
+    small = NgramModel.load(tmp_path / "ngram", cache_bytes=3 * row)
+    rng = np.random.default_rng(7)
+    states = [tuple(int(x) for x in rng.integers(0, V, size=2)) for _ in range(40)]
+    for s in states:
+        np.testing.assert_array_equal(small.logprobs([s]), model.logprobs([s]))
+        assert len(small._cache) <= 3 and small._cache.bytes <= 3 * row
+    assert len(small._cache) == 3
+    off = NgramModel.load(tmp_path / "ngram", cache_bytes=0)  # 0: nothing is kept
+    np.testing.assert_array_equal(off.logprobs(states[:5]), model.logprobs(states[:5]))
+    assert len(off._cache) == 0

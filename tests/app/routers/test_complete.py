@@ -134,3 +134,55 @@ def test_limits_come_from_settings(model_dir):
         reply = c.post("/complete", json={"text": "오늘 "}).json()  # the default k is capped
         assert len(reply["completions"]) <= 3
         assert c.post("/complete", json={"text": "I ", "max_words": 2}).status_code == 422
+
+
+@pytest.mark.parametrize("where", ["post", "get"])
+def test_a_context_over_its_token_limit_is_422_saying_the_limit(client, where):
+    """Emoji are four pieces each: 200 of them in the context the model reads are 801
+    pieces, over AUTOCOMPLETE_MAX_CONTEXT_TOKENS (600); the same number of Hangul
+    characters is well under it."""
+    text = "😀" * 200 + " 재미"
+    r = (client.post("/complete", json={"text": text}) if where == "post"
+         else client.get("/complete", params={"q": text}))
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["detail"]
+    assert error["loc"] == (["body", "text"] if where == "post" else ["query", "q"])
+    assert error["type"] == "too_many_tokens" and "over the limit of 600" in error["msg"]
+    assert "801 tokens" in error["msg"]
+    ok = client.post("/complete", json={"text": "영화재밌다ㅋㅋ" * 28 + " 재미"})  # 196 chars
+    assert ok.status_code == 200 and ok.json()["prefix"] == "재미"
+
+
+def test_the_context_token_limit_is_a_setting(model_dir):
+    from tests.app.conftest import serve
+
+    with serve(model_dir, max_context_tokens=20) as c:
+        r = c.post("/complete", json={"text": "this movie is really great and I loved it so "})
+        assert r.status_code == 422 and "limit of 20" in r.json()["message"]
+        assert c.post("/complete", json={"text": "나는 밥을 머"}).status_code == 200
+
+
+def test_a_word_longer_than_any_completion_is_answered_empty(client):
+    engine = client.app.state.service.snapshot.ngram.model.engine
+    cached = len(engine._cache)
+    for word in ["a" * 40_000, "먹" * 5000, "ㅋ" * 20_000]:
+        for text in [word, "this movie is " + word]:
+            r = client.post("/complete", json={"text": text, "k": 20, "max_words": 3})
+            assert r.status_code == 200 and r.json()["completions"] == []
+            assert r.json()["prefix"] == word
+    assert len(engine._cache) == cached  # no model state was made for them
+
+
+def test_took_ms_is_rounded_up_to_the_resolution_or_left_out(model_dir):
+    from tests.app.conftest import serve
+
+    with serve(model_dir, timing_resolution_ms=7) as c:
+        for text in ["나는 밥을 머", "this movie is rea", "오늘 "]:
+            r = c.post("/complete", json={"text": text})
+            took = r.json()["took_ms"]
+            assert took >= 7 and took % 7 == 0, took
+            assert f"model;dur={took:g};" in r.headers["server-timing"]
+    with serve(model_dir, expose_timing=False) as c:
+        r = c.post("/complete", json={"text": "나는 밥을 머"})
+        assert r.json()["took_ms"] == 0
+        assert r.headers["server-timing"] == 'model;desc="ngram"'

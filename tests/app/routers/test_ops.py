@@ -99,3 +99,12 @@ def test_openapi_has_korean_and_english_examples_and_says_natural_log(client):
     assert {"/complete", "/probability", "/health", "/ready", "/model", "/metrics",
             "/noop"} <= set(spec["paths"])
     assert "/admin/reload" not in spec["paths"]  # no admin token: no admin endpoint
+
+
+def test_metrics_export_the_process_resident_memory(client):
+    """prometheus_client's process collector is on the app's own registry (the default
+    registry has it; a registry of one's own must ask for it)."""
+    text = client.get("/metrics").text
+    rss = [line for line in text.splitlines() if line.startswith("process_resident_memory_bytes")]
+    assert len(rss) == 1 and float(rss[0].split()[1]) > 10 * 2**20
+    assert "process_cpu_seconds_total" in text and "process_open_fds" in text

@@ -90,3 +90,35 @@ def test_next_is_bounded_by_max_next_chars(client):
         == 200
     r = client.post("/probability", json={"text": "오늘", "next": "👍🏽" * 101})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "next"]
+
+
+@pytest.mark.parametrize(("body", "field", "tokens", "limit"), [
+    ({"text": "😀" * 10000}, "text", 40_001, 15_000),  # within max_text_chars, 4x the pieces
+    ({"text": "나는", "next": "😀" * 200}, "next", 801, 300),
+    ({"text": "😀" * 200, "next": "먹었다"}, "text", 801, 600),  # the context read, with next
+])
+def test_texts_over_their_token_limits_are_422_saying_the_limit(client, body, field, tokens,
+                                                                 limit):
+    r = client.post("/probability", json=body)
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["detail"]
+    assert error["loc"] == ["body", field] and error["type"] == "too_many_tokens"
+    assert f"{tokens:,} tokens" in error["msg"] and f"limit of {limit:,}" in error["msg"]
+
+
+def test_hangul_and_english_of_the_same_length_are_scored(client):
+    for text in ["영화 정말 재밌게 봤어요 ㅋㅋ " * 500, "what a great movie " * 500]:  # 9.5K
+        r = client.post("/probability", json={"text": text[:10000]})
+        assert r.status_code == 200, r.text[:200]
+    assert post(client, text="나는 밥을", next="먹었다 " * 30)["log_prob"] < 0
+
+
+def test_the_token_limits_are_settings(model_dir):
+    from tests.app.conftest import serve
+
+    with serve(model_dir, max_text_tokens=10, max_next_tokens=3) as c:
+        assert c.post("/probability", json={"text": "나는 밥을"}).status_code == 200
+        r = c.post("/probability", json={"text": "this movie was really very good"})
+        assert r.status_code == 422 and "limit of 10" in r.json()["message"]
+        r = c.post("/probability", json={"text": "I", "next": "really liked the movie"})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "next"]
