@@ -42,3 +42,36 @@ def test_nonsense_is_refused(monkeypatch):
     monkeypatch.setenv("AUTOCOMPLETE_MAX_CONCURRENCY", "0")
     with pytest.raises(ValidationError, match="max_concurrency"):
         Settings()
+
+
+@pytest.mark.parametrize(("token", "says"), [
+    ("", "the admin token is empty"),
+    ("s3cret", "the admin token is 6 characters"),
+    ("x" * 31, "31 characters"),
+    (" " + "x" * 40, "surrounded by spaces"),
+])
+def test_an_empty_or_short_admin_token_is_refused_saying_why(monkeypatch, token, says):
+    monkeypatch.setenv("AUTOCOMPLETE_ADMIN_TOKEN", token)
+    with pytest.raises(ValidationError, match=says) as caught:
+        Settings()
+    assert "at least 32 characters" in str(caught.value)
+    if token.strip():
+        assert token.strip() not in str(caught.value)  # the token is not echoed
+
+
+def test_the_admin_token_from_a_file(monkeypatch, tmp_path):
+    secret = tmp_path / "token"
+    secret.write_text("k" * 40 + "\n")
+    monkeypatch.setenv("AUTOCOMPLETE_ADMIN_TOKEN_FILE", str(secret))
+    assert Settings().admin_token.get_secret_value() == "k" * 40
+    secret.write_text("short\n")
+    with pytest.raises(ValidationError, match="5 characters"):
+        Settings()
+    monkeypatch.setenv("AUTOCOMPLETE_ADMIN_TOKEN_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ValidationError, match="cannot be read"):
+        Settings()
+    secret.write_text("k" * 40)
+    monkeypatch.setenv("AUTOCOMPLETE_ADMIN_TOKEN_FILE", str(secret))
+    monkeypatch.setenv("AUTOCOMPLETE_ADMIN_TOKEN", "k" * 40)
+    with pytest.raises(ValidationError, match="not both"):
+        Settings()

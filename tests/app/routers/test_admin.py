@@ -132,3 +132,64 @@ def test_reload_fixes_a_degraded_service_and_keeps_a_working_lstm(rnn_model_dir,
         body = c.get("/ready").json()
         assert body["model"] == "lstm" and body["version"] == "v3"
         assert c.post("/complete", json={"text": "I really liked the "}).json()["model"] == "lstm"
+
+
+def test_a_reload_while_one_runs_is_409_at_once(live_dir, monkeypatch):
+    """The second reload is not queued behind the first (which holds the load lock for as
+    long as verifying and loading take): 409 with Retry-After, and the first completes."""
+    with serve(live_dir, admin_token=TOKEN) as c:
+        service = c.app.state.service
+        entered, release, real = threading.Event(), threading.Event(), service.reload
+
+        def slow():
+            entered.set()
+            release.wait(30)
+            return real()
+
+        monkeypatch.setattr(service, "reload", slow)
+        first = {}
+        t = threading.Thread(target=lambda: first.setdefault(
+            "r", c.post("/admin/reload", headers=AUTH)))
+        t.start()
+        try:
+            assert entered.wait(30)
+            r = c.post("/admin/reload", headers=AUTH)
+            assert r.status_code == 409 and r.headers["retry-after"]
+            assert "already running" in r.json()["detail"]
+            assert c.post("/complete", json={"text": "나는 밥을 머"}).status_code == 200
+        finally:
+            release.set()
+            t.join(30)
+        assert first["r"].status_code == 200
+        assert c.post("/admin/reload", headers=AUTH).status_code == 200  # free again
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b'{"model_dir": 5}', b"\xff\xfe\x00",
+                                 b'{"model_dir": "' + b"x" * 500 + b'"}'])
+def test_without_the_token_the_body_is_not_even_parsed(model_dir, raw, monkeypatch):
+    """401 whatever the body: invalid JSON, a wrong type or bytes that are not UTF-8 get the
+    same answer as a good body, and the parser is never reached."""
+    import json as json_module
+
+    from app.routers import admin
+
+    parsed = []
+    monkeypatch.setattr(admin, "json", type("J", (), {"loads": staticmethod(
+        lambda data: parsed.append(data) or json_module.loads(data))}))
+    with serve(model_dir, admin_token=TOKEN) as c:
+        for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": "Bearer nope"}):
+            r = c.post("/admin/reload", content=raw,
+                       headers={"content-type": "application/json", **headers})
+            assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+        assert parsed == []
+        r = c.post("/admin/reload", content=raw,
+                   headers={"content-type": "application/json", **AUTH})
+        assert r.status_code in (403, 422) and parsed == [raw]  # with the token: parsed
+
+
+def test_the_token_can_come_from_a_file(model_dir, tmp_path):
+    secret = tmp_path / "admin_token"
+    secret.write_text(TOKEN + "\n")  # a secret file ends in a newline more often than not
+    with serve(model_dir, admin_token_file=secret) as c:
+        assert c.post("/admin/reload", headers=AUTH).status_code == 200
+        assert c.post("/admin/reload", headers={"Authorization": "Bearer x"}).status_code == 401
