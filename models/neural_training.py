@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -347,12 +348,58 @@ def train_module(cfg: NeuralConfig, tcfg: NeuralTrainConfig, train: TokenStore,
     return best.cpu().eval(), report
 
 
-def bf16_supported(device: str = "auto") -> bool:
-    """Whether bfloat16 autocast is fast here (AVX512-BF16/AMX CPUs, recent GPUs)."""
+# oneDNN's instruction sets (ONEDNN_MAX_CPU_ISA) below AVX512_CORE_BF16, the first with
+# bfloat16 instructions: a cap at one of them stands for a CPU without AVX512-BF16 and AMX.
+_ONEDNN_ISAS_WITHOUT_BF16 = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2",
+                                       "AVX512_CORE", "AVX512_CORE_VNNI"})
+_X86 = frozenset({"x86_64", "amd64", "i386", "i686"})
+
+
+def _cpu_has_bf16_instructions() -> bool:
+    """AVX512-BF16 or AMX-BF16, as cpuinfo (through torch) or else /proc/cpuinfo says."""
+    try:
+        caps = torch.cpu.get_capabilities()
+        return bool(caps.get("avx512_bf16") or caps.get("amx_bf16"))
+    except (AttributeError, RuntimeError):
+        try:
+            flags = Path("/proc/cpuinfo").read_text().split()
+        except OSError:
+            return False
+        return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def bf16_unsupported_reason(device: str = "auto") -> str | None:
+    """Why bfloat16 autocast is not for ``device`` here, or None when it is: a CUDA GPU with
+    bfloat16, or a CPU with AVX512-BF16 or AMX. Without them oneDNN cannot create its
+    bfloat16 LSTM primitive ("could not create a primitive descriptor for the LSTM forward
+    propagation primitive", mid-run). Read from the CPU's flags: oneDNN's own check says
+    yes on an AVX512 CPU without them, where it emulates bfloat16 and a training step takes
+    longer than in float32 (1.2x for the GRU, 1.8x for the LSTM, under
+    ONEDNN_MAX_CPU_ISA=AVX512_CORE). ``ONEDNN_MAX_CPU_ISA`` (or ``DNNL_``) below
+    AVX512_CORE_BF16 and ``ATEN_CPU_CAPABILITY`` below avx512 count as their absence: they
+    are how an older CPU is imitated on a newer one."""
     dev = pick_device(device)
     if dev.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        return None if torch.cuda.is_bf16_supported() else "this CUDA GPU has no bfloat16"
+    if dev.type != "cpu":
+        return f"bfloat16 autocast is only used on CPUs and CUDA GPUs, not {dev.type}"
+    if platform.machine().lower() in _X86:
+        if not _cpu_has_bf16_instructions():
+            return "this CPU has neither AVX512-BF16 nor AMX"
+        for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+            isa = os.environ.get(name, "").strip().upper()
+            if isa in _ONEDNN_ISAS_WITHOUT_BF16:
+                return f"{name}={isa} keeps oneDNN below AVX512-BF16 and AMX"
+        aten = torch.backends.cpu.get_cpu_capability()
+        if aten in ("DEFAULT", "NO AVX", "AVX2"):
+            return f"PyTorch's CPU kernels run at {aten} (ATEN_CPU_CAPABILITY), below AVX512"
     try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        supported = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
-        return False
+        supported = False
+    return None if supported else "oneDNN has no bfloat16 kernels for this CPU"
+
+
+def bf16_supported(device: str = "auto") -> bool:
+    """Whether bfloat16 autocast works, and pays, on ``device`` (``bf16_unsupported_reason``)."""
+    return bf16_unsupported_reason(device) is None

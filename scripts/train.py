@@ -22,6 +22,7 @@ from models.neural_training import (  # noqa: E402
     NeuralTrainConfig,
     barrier,
     bf16_supported,
+    bf16_unsupported_reason,
     init_distributed,
 )
 from models.training import (  # noqa: E402
@@ -66,7 +67,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     g.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
     g.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     g.add_argument("--bf16", choices=["auto", "on", "off"], default="auto",
-                   help="bfloat16 autocast (auto: where the hardware has it)")
+                   help="bfloat16 autocast (auto: where the hardware has it, a CPU with "
+                        "AVX512-BF16 or AMX or a CUDA GPU with bfloat16; float32 elsewhere)")
     g.add_argument("--checkpoint-dir", type=Path)
     g.add_argument("--checkpoint-minutes", type=float, default=5.0,
                    help="minutes between checkpoints")
@@ -82,6 +84,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         ap.error("--order must be at least 1")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         ap.error(f"--device {args.device}: PyTorch sees no CUDA GPU here (use auto or cpu)")
+    if args.bf16 == "on" and args.arch != "none" and (why := bf16_unsupported_reason(args.device)):
+        ap.error(f"--bf16 on: {why}. bfloat16 autocast needs a CPU with AVX512-BF16 or AMX, "
+                 "or a CUDA GPU with bfloat16; --bf16 auto trains in float32 here")
     return args
 
 

@@ -1,4 +1,5 @@
 import os
+import platform
 import re
 import signal
 import subprocess
@@ -21,6 +22,7 @@ from models.neural import (
     load_neural,
     save_neural,
 )
+from models.neural_training import bf16_supported, bf16_unsupported_reason
 from tests.conftest import tiny_neural
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -226,7 +228,10 @@ def test_resume_after_a_kill_continues_from_the_checkpoint(sample_corpus, tmp_pa
 
     _, _, progress = load_checkpoint(checkpoint, torch.device("cpu"))
     assert progress["tokens"] > 0
-    done = subprocess.run([*cmd[:cmd.index("--epochs")], "--epochs", "2", *cmd[cmd.index(
+    # two epochs past the checkpoint's: a fast CPU ends several epochs of this small corpus
+    # between the first checkpoint and the kill
+    epochs = str(progress["epoch"] + 2)
+    done = subprocess.run([*cmd[:cmd.index("--epochs")], "--epochs", epochs, *cmd[cmd.index(
         "--batch-tokens"):], "--resume"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "already has the tokenizer and n-gram" in done.stdout
@@ -274,6 +279,12 @@ def test_the_interpolated_model_is_normalised_tuned_and_preferred(rnn_model_dir,
     assert recurrent_family(manifest) == expected
 
 
+NO_BF16 = bf16_unsupported_reason("cpu")
+X86 = platform.machine().lower() in ("x86_64", "amd64")
+
+
+@pytest.mark.skipif(NO_BF16 is not None, reason=f"no bfloat16 autocast on this machine: "
+                                                f"{NO_BF16} (train.py --bf16 auto: float32)")
 @pytest.mark.parametrize("arch", ARCHS)
 def test_a_bf16_autocast_step_trains_every_family(arch):
     module = tiny_module(arch, [10, 30]).train()
@@ -284,6 +295,37 @@ def test_a_bf16_autocast_step_trains_every_family(arch):
     loss.backward()
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
     assert module.embed.weight.grad is not None
+
+
+@pytest.mark.skipif(not X86, reason="the instruction sets checked are x86's")
+@pytest.mark.parametrize("env, says", [
+    ({"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}, "AVX512-BF16"),
+    ({"DNNL_MAX_CPU_ISA": "avx512_core"}, "AVX512-BF16"),  # AVX512 without bf16: emulated
+    ({"ATEN_CPU_CAPABILITY": "avx2"}, "AVX2"),
+])
+def test_bf16_is_off_under_the_caps_that_imitate_an_older_cpu(env, says):
+    """What an AVX2-only CPU (where oneDNN's bf16 LSTM cannot be created) would be told,
+    imitated here: each variable alone turns bf16 off, in a fresh process (they are read
+    once, when torch loads)."""
+    code = ("from models.neural_training import bf16_unsupported_reason, bf16_supported\n"
+            "print(bf16_supported('cpu'), bf16_unsupported_reason('cpu'))")
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**clean, **env},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    supported, reason = done.stdout.strip().split(" ", 1)
+    assert supported == "False" and says in reason, done.stdout
+
+
+@pytest.mark.skipif(not X86, reason="the instruction sets checked are x86's")
+def test_a_cpu_without_bf16_instructions_is_named(monkeypatch):
+    """The flags decide, not oneDNN's own check (yes on an AVX512 CPU that only emulates
+    bf16): a CPU reported without AVX512-BF16 and AMX is told so."""
+    caps = {**torch.cpu.get_capabilities(), "avx512_bf16": False, "amx_bf16": False}
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: caps)
+    assert bf16_unsupported_reason("cpu") == "this CPU has neither AVX512-BF16 nor AMX"
+    assert not bf16_supported("cpu")
 
 
 NO_CUDA = pytest.mark.skipif(not torch.cuda.is_available(),
