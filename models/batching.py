@@ -23,6 +23,7 @@ the middle of one, so the caches only ever hold finished states.
 
 A *need* is a tuple, the first item its kind:
 
+    ("rows", states)          -> Rows: their distributions, read in parts (models/lm.py)
     ("logprobs", states)      -> np.ndarray (len(states), vocab)
     ("advance", states, ids)  -> list of states
     ("call", fn, *args)       -> fn(*args), run alone (a feed over many tokens, a text score)
@@ -46,6 +47,7 @@ from models.lm import LanguageModel
 log = logging.getLogger("models.batching")
 
 Need = tuple
+BATCHED = ("advance", "rows", "logprobs")  # needs of these kinds share one call a round
 Search = Generator[Need, Any, Any]
 
 
@@ -66,6 +68,8 @@ def run_alone(lm: LanguageModel, search: Search) -> Any:
 def serve_one(lm: LanguageModel, need: Need) -> Any:
     """What ``need`` asks of ``lm``."""
     kind = need[0]
+    if kind == "rows":
+        return lm.rows(need[1])
     if kind == "logprobs":
         return lm.logprobs(need[1])
     if kind == "advance":
@@ -216,7 +220,7 @@ class StepScheduler:
     def _serve(self, jobs: list[Job]) -> list[Any]:
         """Every job's need served: those of a batched kind in one model call a kind."""
         results: list[Any] = [None] * len(jobs)
-        for kind in ("advance", "logprobs"):
+        for kind in BATCHED:
             group = [j for j, job in enumerate(jobs) if job.need[0] == kind]
             # a round larger than max_batch_states is cut into several calls
             start = 0
@@ -231,7 +235,7 @@ class StepScheduler:
                 self._serve_batch(kind, [jobs[j] for j in part], results, part)
                 start = end
         for j, job in enumerate(jobs):
-            if job.need[0] not in ("advance", "logprobs"):
+            if job.need[0] not in BATCHED:
                 try:
                     results[j] = serve_one(self.lm, job.need)
                 except Exception as e:  # noqa: BLE001
@@ -247,6 +251,8 @@ class StepScheduler:
             if kind == "advance":
                 ids = [i for job in jobs for i in job.need[2]]
                 out: Any = self.lm.advance(states, ids) if states else []
+            elif kind == "rows":
+                out = self.lm.rows(states)
             else:
                 out = self.lm.logprobs(states) if states else np.empty((0, self.lm.vocab_size))
         except Exception as e:  # noqa: BLE001 - a batch that fails fails its jobs only

@@ -17,6 +17,7 @@ may be half-typed (``머`` → ``먹었다``): pieces are matched on keystrokes,
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -25,7 +26,7 @@ import numpy as np
 from models import hangul
 from models.batching import Search, run_alone
 from models.caches import BoundedCache
-from models.lm import LanguageModel, State
+from models.lm import LanguageModel, Rows, State, TokenSet
 from models.tokenizer import Tokenizer
 
 
@@ -80,11 +81,6 @@ def split_text(text: str) -> tuple[str, str]:
     return text[:cut], text[cut:]
 
 
-def _logsumexp(a: np.ndarray, axis: int = -1) -> np.ndarray:
-    m = a.max(axis=axis, keepdims=True)
-    return (m + np.log(np.exp(a - m).sum(axis=axis, keepdims=True))).squeeze(axis)
-
-
 class CompletionEngine:
     """Word completion and scoring over any ``LanguageModel``."""
 
@@ -102,8 +98,9 @@ class CompletionEngine:
         self.cache_hits = self.cache_misses = 0
         texts = tokenizer.piece_text
         self._keys = [None if t is None else hangul.keys(t) for t in texts]
-        self._boundary = np.array([i for i in range(tokenizer.vocab_size)
-                                   if tokenizer.starts_word[i] or i == tokenizer.eos_id])
+        self._boundary = TokenSet([i for i in range(tokenizer.vocab_size)
+                                   if tokenizer.starts_word[i] or i == tokenizer.eos_id],
+                                  tokenizer.vocab_size)
         self._by_kind: dict[bool, dict[str, list[int]]] = {True: {}, False: {}}
         self._all: dict[bool, np.ndarray] = {}
         for starts in (True, False):
@@ -111,7 +108,12 @@ class CompletionEngine:
                    and tokenizer.starts_word[i] == starts and (t or starts)]
             self._all[starts] = np.array(ids, dtype=np.int64)
             for i in ids:
-                self._by_kind[starts].setdefault(self._keys[i][:1], []).append(i)
+                self._by_kind[starts].setdefault(self._keys[i], []).append(i)
+        # the keys of each kind in order: those that start with some keys are a range
+        self._sorted = {starts: sorted((self._keys[i], i) for i in self._all[starts].tolist()
+                                       if self._keys[i]) for starts in (True, False)}
+        self._sorted_keys = {starts: [k for k, _ in pairs]
+                             for starts, pairs in self._sorted.items()}
         # The memo tables hold what the vocabulary makes, not what was typed: no piece
         # tells apart keys still to match beyond one more than the longest piece's, so
         # they are cut there, and no word the engine completes has more keys than
@@ -168,10 +170,13 @@ class CompletionEngine:
         """Pieces of a kind whose keys agree with the keys still to match."""
         if not rest:
             return self._all[starts]
-        ids = [i for i in self._by_kind[starts].get(rest[0], ())
-               if rest.startswith(self._keys[i]) or self._keys[i].startswith(rest)]
+        exact = self._by_kind[starts]
+        ids = [i for n in range(1, len(rest)) for i in exact.get(rest[:n], ())]  # rest goes on
+        keys = self._sorted_keys[starts]  # ...or the piece's keys go on past rest
+        lo, hi = bisect_left(keys, rest), bisect_left(keys, rest + "\U0010ffff")
+        ids += [i for _, i in self._sorted[starts][lo:hi]]
         if starts:
-            ids += self._by_kind[starts].get("", [])  # "▁" alone consumes nothing
+            ids += exact.get("", [])  # "▁" alone consumes nothing
         return np.array(sorted(ids), dtype=np.int64)
 
     def complete(self, text: str, k: int = 5, max_words: int = 1,
@@ -195,11 +200,10 @@ class CompletionEngine:
         for _ in range(self.max_word_pieces * max_words + 1):
             if not live:
                 break
-            lps = yield ("logprobs", [h.state for h in live])
-            ends = _logsumexp(lps[:, self._boundary])
+            rows = yield ("rows", [h.state for h in live])
+            ends = rows.logmass(self._boundary)  # ln P(a word boundary next)
             cands: list[tuple[float, _Hyp, int, bool]] = []
             for b, h in enumerate(live):
-                lp = lps[b]
                 first = not h.words
                 done = h.started and (not first or hangul.keys(h.word).startswith(typed))
                 if done and self._canonical(h.word) == h.word_ids:
@@ -207,16 +211,17 @@ class CompletionEngine:
                     if len(h.words) + 1 >= max_words:
                         finished[phrase] = max(finished.get(phrase, -np.inf), h.logp + ends[b])
                     else:  # the sentence may end here, or go on with another word
-                        eos = h.logp + lp[self.tok.eos_id]
+                        eos = h.logp + float(rows.take(b, [self.tok.eos_id])[0])
                         finished[phrase] = max(finished.get(phrase, -np.inf), eos)
-                        cands += self._top(h, lp, self._all[True], new_word=True)
+                        cands += self._top(h, rows, b, self._all[True], new_word=True)
                 if len(h.word_ids) >= self.max_word_pieces:
                     continue
                 rest = ""
                 if first:
                     wk = hangul.keys(h.word)
                     rest = typed[len(wk):] if typed.startswith(wk) else ""
-                cands += self._top(h, lp, self._allowed(rest, not h.started), new_word=False)
+                cands += self._top(h, rows, b, self._allowed(rest, not h.started),
+                                   new_word=False)
             # a hypothesis only loses probability as it grows: one below the k-th
             # finished word can never overtake it
             ranked = sorted(finished.values(), reverse=True)
@@ -226,12 +231,13 @@ class CompletionEngine:
         best = sorted(finished.items(), key=lambda kv: -kv[1])[:k]
         return [Completion(w, float(lp)) for w, lp in best]
 
-    def _top(self, h: _Hyp, lp: np.ndarray, allowed: np.ndarray,
+    def _top(self, h: _Hyp, rows: Rows, b: int, allowed: np.ndarray,
              new_word: bool) -> list[tuple[float, _Hyp, int, bool]]:
-        """The best ``beam_size`` one-piece extensions of ``h`` among ``allowed``."""
+        """The best ``beam_size`` one-piece extensions of ``h`` (row ``b``) among
+        ``allowed``: only those pieces of the distribution are read."""
         if len(allowed) == 0:
             return []
-        scores = lp[allowed]
+        scores = rows.take(b, allowed)
         if len(allowed) > self.beam_size:
             part = np.argpartition(-scores, self.beam_size)[: self.beam_size]
         else:
@@ -277,9 +283,9 @@ class CompletionEngine:
         total = 0.0
         for w in words:
             for t in self.tok.encode(w):
-                total += float((yield ("logprobs", [state]))[0, t])
+                total += float((yield ("rows", [state])).take(0, [t])[0])
                 state = (yield ("advance", [state], [t]))[0]
-        total += float(_logsumexp((yield ("logprobs", [state]))[:, self._boundary])[0])
+        total += float((yield ("rows", [state])).logmass(self._boundary)[0])
         return total
 
     def score(self, text: str) -> TextScore:

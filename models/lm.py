@@ -8,6 +8,12 @@ completion engine, the scorer, the evaluator and the service see nothing else.
 
 States are immutable and hashable where they can be (the n-gram's tuples), so
 they can be cached; a state is never changed in place by ``advance``.
+
+A search does not need whole distributions: the beam reads a few dozen pieces of each
+(those that agree with the typed keys) and one sum (the mass of the word boundaries).
+``rows(states)`` gives the distributions as ``Rows`` that compute only what is read; a
+model whose distributions are cheaper in parts (the n-gram's probabilities, the mixture
+of two models) says so by its own ``Rows``, the rest use ``logprobs``.
 """
 
 from __future__ import annotations
@@ -19,6 +25,46 @@ from typing import Any
 import numpy as np
 
 State = Any
+
+
+class TokenSet:
+    """A fixed set of token ids (the word boundaries, say), as ids and as a 0/1 mask, so
+    that a model can sum a distribution over it as it finds cheapest."""
+
+    def __init__(self, ids: Sequence[int], vocab_size: int):
+        self.ids = np.asarray(sorted(set(ids)), dtype=np.int64)
+        self.mask = np.zeros(vocab_size, dtype=np.float64)
+        self.mask[self.ids] = 1.0
+        self.mask32 = self.mask.astype(np.float32)
+
+
+def logsumexp_rows(rows: np.ndarray) -> np.ndarray:
+    """ln Σ exp over the last axis, shifted by each row's maximum (no overflow)."""
+    m = rows.max(axis=-1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        return (m + np.log(np.exp(rows - m).sum(axis=-1, keepdims=True))).squeeze(-1)
+
+
+class Rows:
+    """Next-token log-probabilities of a batch of states, read in parts: ``take`` some
+    pieces of one row, ``logmass`` of a set for every row. This one holds whole rows."""
+
+    def __init__(self, logprobs: np.ndarray):
+        self.lp = logprobs
+
+    def __len__(self) -> int:
+        return len(self.lp)
+
+    def __getitem__(self, part: slice) -> Rows:
+        return Rows(self.lp[part])
+
+    def take(self, b: int, ids: np.ndarray | Sequence[int]) -> np.ndarray:
+        """ln P(ids | state b)."""
+        return self.lp[b, ids]
+
+    def logmass(self, tokens: TokenSet) -> np.ndarray:
+        """ln P(any of ``tokens`` | state) for every state."""
+        return logsumexp_rows(self.lp[:, tokens.ids])
 
 
 class LanguageModel(ABC):
@@ -41,6 +87,10 @@ class LanguageModel(ABC):
     @abstractmethod
     def logprobs(self, states: Sequence[State]) -> np.ndarray:
         """Next-token log-probabilities, shape ``(len(states), vocab_size)``, natural log."""
+
+    def rows(self, states: Sequence[State]) -> Rows:
+        """The next-token distributions of ``states``, computed as far as they are read."""
+        return Rows(self.logprobs(states))
 
     def feed(self, state: State, ids: Sequence[int]) -> State:
         """``state`` advanced over a run of tokens (a recurrent model does it in one pass)."""

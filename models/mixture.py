@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from models.lm import LanguageModel, State
+from models.lm import LanguageModel, Rows, State, TokenSet
 from models.tokenizer import Tokenizer
 
 
@@ -87,6 +87,15 @@ class MixtureLM(LanguageModel):
                     self._rows.popitem(last=False)
         return np.stack(rows)
 
+    def rows(self, states: Sequence[State]) -> MixtureRows:
+        """The interpolated distributions, computed only where they are read: a piece's
+        log-probability from the two parts' entries, the mass of a set from the two
+        parts' masses (a sum is linear: λ·mass_neural + (1 − λ)·mass_ngram)."""
+        if not hasattr(self.ngram, "prob_rows"):
+            return super().rows(states)
+        return MixtureRows(self.neural.rows([s[0] for s in states]),
+                           self.ngram.prob_rows([s[1] for s in states]), self.weight)
+
     def token_logprobs(self, ids: Sequence[int]) -> np.ndarray:
         """Per-token interpolated log-probabilities, from each part's fast scorer."""
         return interpolate(self.neural.token_logprobs(ids), self.ngram.token_logprobs(ids),
@@ -103,6 +112,40 @@ class MixtureLM(LanguageModel):
         neural = sum(p.numel() * p.element_size() for p in self.neural.module.parameters()) \
             if hasattr(self.neural, "module") else 0
         return neural + (self.ngram.nbytes() if hasattr(self.ngram, "nbytes") else 0)
+
+
+class MixtureRows(Rows):
+    """λ·neural + (1 − λ)·n-gram, read in parts: ``take`` interpolates the pieces read, in
+    float32 as ``MixtureLM.logprobs`` does; ``logmass`` adds the parts' masses."""
+
+    def __init__(self, neural: Rows, ngram: list[np.ndarray], weight: float):
+        self.neural, self.ngram, self.weight = neural, ngram, weight
+
+    def __len__(self) -> int:
+        return len(self.ngram)
+
+    def __getitem__(self, part: slice) -> MixtureRows:
+        return MixtureRows(self.neural[part], self.ngram[part], self.weight)
+
+    def take(self, b: int, ids: np.ndarray | Sequence[int]) -> np.ndarray:
+        a, q = self.neural.take(b, ids), self.ngram[b][ids]
+        with np.errstate(divide="ignore", under="ignore"):
+            p = np.exp(a)
+            p *= np.float32(self.weight)
+            p += (q * (1.0 - self.weight)).astype(np.float32)
+            out = np.log(p)
+        tiny = p < np.finfo(np.float32).tiny
+        if tiny.any():  # both parts underflow in float32: the sum in log space
+            with np.errstate(divide="ignore"):
+                out[tiny] = np.logaddexp(math.log(self.weight) + a[tiny].astype(np.float64),
+                                         np.log1p(-self.weight) + np.log(q[tiny]))
+        return out
+
+    def logmass(self, tokens: TokenSet) -> np.ndarray:
+        neural = np.exp(self.neural.logmass(tokens))
+        ngram = np.array([row @ tokens.mask for row in self.ngram])
+        with np.errstate(divide="ignore"):
+            return np.log(self.weight * neural + (1.0 - self.weight) * ngram)
 
 
 def tune_weight(neural: LanguageModel, ngram: LanguageModel, tok: Tokenizer,

@@ -31,7 +31,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from models.lm import LanguageModel
+from models.lm import LanguageModel, Rows, TokenSet, logsumexp_rows
 
 ARCHS = ("lstm", "gru", "rnn", "window")
 
@@ -197,6 +197,39 @@ class NeuralState:
 
     hidden: Any
     logprobs: np.ndarray
+    masses: dict = field(default_factory=dict, repr=False)  # ln P(set), by set, once read
+
+    def logmass(self, tokens: TokenSet) -> float:
+        """ln P(any of ``tokens``), computed once for each set."""
+        mass = self.masses.get(tokens)
+        if mass is None:
+            lp = self.logprobs
+            total = float(np.exp(lp) @ tokens.mask32)
+            # a set whose pieces all underflow in float32 is summed in log space
+            mass = np.log(total) if total > 1e-30 else float(
+                logsumexp_rows(lp[tokens.ids].astype(np.float64)))
+            self.masses[tokens] = mass
+        return mass
+
+
+class NeuralRows(Rows):
+    """The stored rows of neural states; the mass of a set is kept by each state (the
+    next keystroke of a word reads the same states again)."""
+
+    def __init__(self, states: Sequence[NeuralState]):
+        self.states = states
+
+    def __len__(self) -> int:
+        return len(self.states)
+
+    def __getitem__(self, part: slice) -> NeuralRows:
+        return NeuralRows(self.states[part])
+
+    def take(self, b: int, ids: np.ndarray | Sequence[int]) -> np.ndarray:
+        return self.states[b].logprobs[ids]
+
+    def logmass(self, tokens: TokenSet) -> np.ndarray:
+        return np.array([s.logmass(tokens) for s in self.states])
 
 
 class NeuralLM(LanguageModel):
@@ -252,6 +285,10 @@ class NeuralLM(LanguageModel):
     def logprobs(self, states: Sequence[NeuralState]) -> np.ndarray:
         """The stored next-token log-probabilities of each state."""
         return np.stack([s.logprobs for s in states])
+
+    def rows(self, states: Sequence[NeuralState]) -> NeuralRows:
+        """The stored rows, read in parts (no copy)."""
+        return NeuralRows(list(states))
 
     def token_logprobs(self, ids: Sequence[int]) -> np.ndarray:
         """ln P of each token given <s> and what precedes it, in one forward pass."""

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from models.caches import BoundedCache
-from models.lm import LanguageModel, State
+from models.lm import LanguageModel, Rows, State, TokenSet
 
 
 @dataclass
@@ -75,11 +75,13 @@ class NgramModel(LanguageModel):
                  arrays: dict[str, np.ndarray], cache_bytes: int = ROW_CACHE_BYTES):
         self.config, self.order = config, config.order
         self.vocab_size, self.bos_id, self.eos_id = vocab_size, bos_id, eos_id
-        self.unigram = arrays["unigram"].astype(np.float64)
-        self.words = {k: arrays[f"words{k}"] for k in range(2, self.order + 1)}
-        self.probs = {k: arrays[f"probs{k}"] for k in range(2, self.order + 1)}
-        self.offsets = {k: arrays[f"offsets{k}"] for k in range(1, self.order)}
-        self.gammas = {k: arrays[f"gammas{k}"] for k in range(1, self.order)}
+        self.unigram = np.array(arrays["unigram"], dtype=np.float64)  # not a np.memmap
+        # plain ndarray views of the memory maps: the same pages, without np.memmap's
+        # per-slice bookkeeping (a third of the time of a distribution)
+        self.words = {k: np.asarray(arrays[f"words{k}"]) for k in range(2, self.order + 1)}
+        self.probs = {k: np.asarray(arrays[f"probs{k}"]) for k in range(2, self.order + 1)}
+        self.offsets = {k: np.asarray(arrays[f"offsets{k}"]) for k in range(1, self.order)}
+        self.gammas = {k: np.asarray(arrays[f"gammas{k}"]) for k in range(1, self.order)}
         # whole rows by state, bounded in bytes: the same budget whatever the vocabulary
         self._cache: BoundedCache[State, np.ndarray] = BoundedCache(
             cache_bytes, size=lambda state, row: row.nbytes + 200)
@@ -234,20 +236,31 @@ class NgramModel(LanguageModel):
         for k, j, lo, hi in self._contexts(state):
             p *= self.gammas[k - 1][j]
             p[self.words[k][lo:hi]] += self.probs[k][lo:hi]
-        return np.log(p)
+        p.flags.writeable = False  # cached and shared: nobody may change it
+        return p
 
-    def logprobs(self, states: Sequence[State]) -> np.ndarray:
-        """Whole next-token distributions (natural log), cached per state."""
-        out = np.empty((len(states), self.vocab_size), dtype=np.float64)
-        for b, state in enumerate(states):
+    def prob_rows(self, states: Sequence[State]) -> list[np.ndarray]:
+        """Whole next-token distributions as probabilities (float64, read-only), cached
+        per state: the rows themselves, not copies."""
+        out = []
+        for state in states:
             row = self._cache.get(state)
             if row is None:
                 row = self._distribution(state)
                 self._cache[state] = row
             else:
                 self._cache.move_to_end(state)
-            out[b] = row
+            out.append(row)
         return out
+
+    def logprobs(self, states: Sequence[State]) -> np.ndarray:
+        """Whole next-token distributions (natural log), cached per state."""
+        rows = self.prob_rows(states)
+        return np.log(np.stack(rows)) if rows else np.empty((0, self.vocab_size))
+
+    def rows(self, states: Sequence[State]) -> ProbabilityRows:
+        """The distributions of ``states``; only the pieces read are turned into logs."""
+        return ProbabilityRows(self.prob_rows(states))
 
     def token_logprobs(self, ids: Sequence[int]) -> np.ndarray:
         """ln P of each token given what precedes it, without building whole distributions."""
@@ -262,3 +275,25 @@ class NgramModel(LanguageModel):
             out[t] = np.log(p)
             history.append(int(w))
         return out
+
+
+class ProbabilityRows(Rows):
+    """Rows kept as probabilities: a piece's log is taken when it is read, and the mass
+    of a set is one dot product with its mask."""
+
+    def __init__(self, rows: list[np.ndarray]):
+        self.p = rows
+
+    def __len__(self) -> int:
+        return len(self.p)
+
+    def __getitem__(self, part: slice) -> ProbabilityRows:
+        return ProbabilityRows(self.p[part])
+
+    def take(self, b: int, ids: np.ndarray | Sequence[int]) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            return np.log(self.p[b][ids])
+
+    def logmass(self, tokens: TokenSet) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            return np.log(np.array([row @ tokens.mask for row in self.p]))
