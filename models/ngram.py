@@ -232,10 +232,18 @@ class NgramModel(LanguageModel):
             yield k, j, self.offsets[k - 1][j], self.offsets[k - 1][j + 1]
 
     def _distribution(self, state: State) -> np.ndarray:
-        p = self.unigram.copy()
-        for k, j, lo, hi in self._contexts(state):
-            p *= self.gammas[k - 1][j]
-            p[self.words[k][lo:hi]] += self.probs[k][lo:hi]
+        """P(· | state): the unigram scaled by every back-off weight, then each order's
+        seen words added, scaled by the weights of the orders above it (the same sums as
+        scaling the whole row at every order, in one pass over it instead of one an order)."""
+        seen = list(self._contexts(state))
+        scale = [1.0] * (len(seen) + 1)  # scale[i]: product of the weights of orders past i
+        for i in range(len(seen) - 1, -1, -1):
+            k, j, _, _ = seen[i]
+            scale[i] = scale[i + 1] * float(self.gammas[k - 1][j])
+        p = self.unigram * scale[0]
+        for i, (k, _, lo, hi) in enumerate(seen):
+            p[self.words[k][lo:hi]] += np.multiply(self.probs[k][lo:hi], scale[i + 1],
+                                                   dtype=np.float64)
         p.flags.writeable = False  # cached and shared: nobody may change it
         return p
 
