@@ -14,12 +14,12 @@
 #
 # Where the wheels come from: torch from TORCH_INDEX_URL (CPU wheels by default), the rest
 # from PIP_INDEX_URL; any wheel put in deploy/wheels/ is offered first, and with
-# PIP_OFFLINE=1 nothing but deploy/wheels/ is used (a machine without internet).
+# PIP_OFFLINE=1 nothing but deploy/wheels/ is used (a machine without internet). Whichever,
+# each must have the sha256 that deploy/requirements.runtime.lock gives it.
 ARG BASE_IMAGE=autocomplete-base:bookworm
 
 # --- build: a virtual environment with the package and its dependencies ------------------
 FROM ${BASE_IMAGE} AS build
-ARG TORCH_VERSION=2.13.0
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ARG PIP_INDEX_URL=https://pypi.org/simple
 ARG PIP_OFFLINE=
@@ -31,17 +31,25 @@ ENV PIP_NO_CACHE_DIR=1 \
 SHELL ["/bin/sh", "-eu", "-c"]
 RUN python3 -m venv /opt/venv
 COPY deploy/wheels/ /wheels/
-# torch first, from its own index (or the local folder), so that the project's pin finds it
-# installed and no CUDA build is ever fetched from PyPI.
+COPY deploy/requirements.runtime.lock /tmp/requirements.runtime.lock
+# What pip-audit checked is what runs: the runtime packages at requirements.lock's versions,
+# each wheel checked against its sha256 (--require-hashes; deploy/lock_runtime.py writes the
+# file, and pip refuses a dependency it does not list). torch's CPU wheel (+cpu) exists only
+# on TORCH_INDEX_URL, so no CUDA build can come from PyPI; local wheels are offered first.
 RUN if [ -n "${PIP_OFFLINE}" ]; then set -- --no-index; \
-    else set -- --index-url "${TORCH_INDEX_URL}"; fi; \
-    /opt/venv/bin/pip install "$@" "torch==${TORCH_VERSION}"
+    else set -- --extra-index-url "${TORCH_INDEX_URL}"; fi; \
+    /opt/venv/bin/pip install --require-hashes --only-binary=:all: "$@" \
+        -r /tmp/requirements.runtime.lock
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY app/ app/
 COPY models/ models/
+# The project itself, without dependencies: nothing beyond the lock is resolved or fetched
+# (only the build backend, setuptools, in pip's throwaway build environment); pip check
+# fails the build if the lock does not satisfy the project.
 RUN if [ -n "${PIP_OFFLINE}" ]; then export PIP_NO_INDEX=1; fi; \
-    /opt/venv/bin/pip install /src \
+    /opt/venv/bin/pip install --no-deps /src \
+    && /opt/venv/bin/pip check \
     && /opt/venv/bin/pip uninstall --yes pip \
     && find /opt/venv -name __pycache__ -prune -exec rm -rf {} + \
     && rm -rf /opt/venv/lib/python3*/site-packages/torch/include \

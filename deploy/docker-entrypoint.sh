@@ -9,12 +9,10 @@ command="${1:-serve}"
 case "$command" in
     serve)
         # One worker per container is the rule (scale with replicas); WEB_CONCURRENCY
-        # workers each load the model. --proxy-headers: the client address behind nginx.
-        exec python -m uvicorn app.main:app \
-            --host "${AUTOCOMPLETE_HOST:-0.0.0.0}" --port "${AUTOCOMPLETE_PORT:-8000}" \
-            --workers "${WEB_CONCURRENCY:-1}" --proxy-headers \
-            --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-*}" --no-server-header \
-            --timeout-graceful-shutdown "${GRACEFUL_SHUTDOWN_S:-10}" "$@"
+        # workers each load the model. python -m app runs uvicorn with the edge the
+        # settings give (app/__main__.py): receive timeout, keep-alive, connection limit,
+        # X-Forwarded-For believed only from AUTOCOMPLETE_FORWARDED_ALLOW_IPS (the proxy).
+        exec python -m app --workers "${WEB_CONCURRENCY:-1}" "$@"
         ;;
     train)
         exec python /app/scripts/train.py "$@"

@@ -97,8 +97,8 @@ def fake_python(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(("args", "expected"), [
-    ([], "-m uvicorn app.main:app --host 0.0.0.0 --port 8000 --workers 1"),
-    (["serve", "--log-level", "debug"], "--log-level debug"),
+    ([], "-m app --workers 1"),  # python -m app: uvicorn with the settings' edge
+    (["serve", "--log-level", "debug"], "-m app --workers 1 --log-level debug"),
     (["train", "--corpus", "c.txt", "--out", "/models/default"],
      "/app/scripts/train.py --corpus c.txt --out /models/default"),
     (["evaluate", "--model", "/models/default"], "/app/scripts/evaluate.py --model"),
@@ -201,3 +201,152 @@ def test_k8s_manifests_validate_against_schemas() -> None:
     for d in k8s_docs():
         if d["kind"] != "Kustomization":
             kv.validate(d, "1.30.0", strict=True)
+
+
+# --- what runs is what was audited -------------------------------------------------------
+
+RUNTIME_LOCK = ROOT / "deploy" / "requirements.runtime.lock"
+
+
+def locked(path: Path) -> dict[str, str]:
+    """Canonical name -> version of every ``name==version`` line."""
+    from packaging.utils import canonicalize_name
+
+    out = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==", 1)
+            out[canonicalize_name(name)] = version.split()[0].rstrip("\\")
+    return out
+
+
+def test_the_image_installs_the_hashed_runtime_lock_then_the_project_without_deps() -> None:
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    build = text[text.index("AS build"):text.index("AS runtime")]
+    install = re.search(r"pip install --require-hashes .*?-r /tmp/requirements\.runtime\.lock",
+                        build, re.S)
+    project = re.search(r"pip install --no-deps /src", build)
+    assert install and project and install.start() < project.start()
+    assert "pip check" in build[project.start():]
+    assert "COPY deploy/requirements.runtime.lock" in build
+
+
+def test_the_runtime_lock_is_requirements_lock_with_a_hash_for_every_package() -> None:
+    """Every package the image installs has requirements.lock's version (what pip-audit
+    checks) and a sha256; and none the project needs at run time is missing."""
+    sys.path.insert(0, str(ROOT / "deploy"))
+    try:
+        from lock_runtime import closure
+    finally:
+        sys.path.remove(str(ROOT / "deploy"))
+    runtime, audited = locked(RUNTIME_LOCK), locked(ROOT / "requirements.lock")
+    assert runtime and {n: audited.get(n) for n in runtime} == runtime
+    entries = re.findall(r"^(\S+==\S+) \\\n\s+--hash=sha256:([0-9a-f]{64})$",
+                         RUNTIME_LOCK.read_text(encoding="utf-8"), re.M)
+    assert len(entries) == len(runtime)
+    assert set(runtime) == closure()
+    assert runtime["torch"].endswith("+cpu") and "pytest" not in runtime
+
+
+# --- the edge ----------------------------------------------------------------------------
+
+def _seconds(value: str) -> int:
+    return int(value.rstrip("s"))
+
+
+def test_nginx_closes_idle_upstream_connections_before_uvicorn_does() -> None:
+    from app.settings import Settings
+
+    conf = NGINX_CONF.read_text(encoding="utf-8")
+    upstream = re.search(r"upstream api \{(.*?)\}", conf, re.S).group(1)
+    idle = re.search(r"^\s*keepalive_timeout (\d+s?);", upstream, re.M)
+    assert idle and _seconds(idle.group(1)) < Settings().keep_alive_s
+    for slow in ("client_header_timeout", "client_body_timeout"):
+        assert re.search(rf"^\s*{slow} \d+s;", conf, re.M), slow
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in conf  # not a client's list
+    assert re.search(r"location = /metrics \{\s*return 404;", conf)
+    assert re.search(r"location /admin/ \{\s*return 404;", conf)
+
+
+def test_compose_believes_x_forwarded_for_from_nginx_alone() -> None:
+    compose = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    services, network = compose["services"], compose["networks"]["default"]["ipam"]["config"][0]
+    nginx_ip = services["nginx"]["networks"]["default"]["ipv4_address"]
+    assert services["api"]["environment"]["AUTOCOMPLETE_FORWARDED_ALLOW_IPS"] == nginx_ip
+    import ipaddress
+
+    address = ipaddress.ip_address(nginx_ip)
+    assert address in ipaddress.ip_network(network["subnet"])
+    assert address not in ipaddress.ip_network(network["ip_range"])  # never a replica's
+
+
+def test_compose_never_passes_an_admin_token_that_may_be_empty() -> None:
+    """``${ADMIN_TOKEN}`` is "" when the variable is unset, and the service refuses to
+    start with an empty token: compose gives the token as a secret file, if at all."""
+    lines = [line for line in COMPOSE_FILE.read_text(encoding="utf-8").splitlines()
+             if not line.strip().startswith("#")]
+    assert not any("ADMIN_TOKEN" in line and "${" in line for line in lines)
+    env = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))["services"]["api"][
+        "environment"]
+    assert "AUTOCOMPLETE_ADMIN_TOKEN" not in env
+
+
+def test_the_ingress_routes_the_public_paths_and_not_metrics_or_admin() -> None:
+    (ingress,) = of_kind("Ingress")
+    paths = {p["path"]: p for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]}
+    (service,) = of_kind("Service")
+    assert {p["backend"]["service"]["name"] for p in paths.values()} == \
+        {service["metadata"]["name"]}
+
+    def routed(path: str) -> bool:
+        return any(path == p if v["pathType"] == "Exact" else
+                   path == p or path.startswith(p.rstrip("/") + "/") for p, v in paths.items())
+
+    for private in ("/metrics", "/admin/reload", "/admin/", "/noop"):
+        assert not routed(private), private
+    from app.main import create_app
+    from app.settings import Settings
+
+    app = create_app(Settings(admin_token="x" * 40))
+    public = [p for p in app.openapi()["paths"] if p not in ("/metrics", "/admin/reload",
+                                                             "/noop")]
+    assert public and all(routed(p) for p in public), [p for p in public if not routed(p)]
+    for p in ("/", "/docs", "/static/app.js", "/openapi.json"):
+        assert routed(p), p
+    notes = ingress["metadata"]["annotations"]
+    assert int(notes["nginx.ingress.kubernetes.io/limit-rps"]) > 0
+    assert notes["nginx.ingress.kubernetes.io/proxy-body-size"] == "64k"
+
+
+def test_the_network_policy_lets_only_the_ingress_and_prometheus_in() -> None:
+    (policy,) = of_kind("NetworkPolicy")
+    (deployment,) = of_kind("Deployment")
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+    assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    assert policy["spec"]["egress"] == []
+    (rule,) = policy["spec"]["ingress"]
+    namespaces = {peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                  for peer in rule["from"]}
+    assert namespaces == {"ingress-nginx", "monitoring"}
+    env = {e["name"]: e.get("value") for e in
+           deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["AUTOCOMPLETE_FORWARDED_ALLOW_IPS"] not in ("*", "", None)
+
+
+def test_the_training_job_has_the_deployments_security_context() -> None:
+    (deployment,) = of_kind("Deployment")
+    (job,) = of_kind("Job")
+    pod, job_pod = deployment["spec"]["template"]["spec"], job["spec"]["template"]["spec"]
+    assert job_pod["securityContext"] == pod["securityContext"]
+    assert job_pod["containers"][0]["securityContext"] == \
+        pod["containers"][0]["securityContext"]
+    assert job_pod["automountServiceAccountToken"] is False is pod["automountServiceAccountToken"]
+    mounts = {m["mountPath"] for m in job_pod["containers"][0]["volumeMounts"]}
+    assert {"/models", "/tmp"} <= mounts  # read-only root: it writes only there
+
+
+def test_kustomization_lists_every_manifest_but_the_job() -> None:
+    listed = yaml.safe_load((K8S / "kustomization.yaml").read_text(encoding="utf-8"))
+    files = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml", "train-job.yaml"}
+    assert set(listed["resources"]) == files
