@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from models import artifacts
 from models.artifacts import ModelDirectoryError, ModelWriter, read_manifest, verify_files
 from models.loading import load_model
 from models.training import TrainOptions, train_ngram_directory
@@ -117,3 +118,83 @@ def test_a_killed_training_run_leaves_the_previous_model(sample_corpus, tmp_path
     assert read_manifest(out) == before
     m = load_model(out)  # verifies every hash
     assert m.engine.complete("나는 밥을 ", k=1)
+
+
+def _publish(out: Path, text: str, base: Path | None = None) -> Path:
+    w = ModelWriter(out, base=base)
+    w.path("tokenizer.model").write_text(text)
+    w.manifest["models"] = {}
+    return w.publish()
+
+
+def test_versions_that_were_current_recently_are_kept(tmp_path, monkeypatch):
+    """Replicas keep the version they loaded until told to reload: a training run that
+    publishes twice, then another, leaves every version of the last day; beyond it, the
+    newest two (and the current one, whatever its age)."""
+    out = tmp_path / "m"
+    published = [_publish(out, f"v{i}") for i in range(4)]  # two runs of two stages each
+    assert all(v.is_dir() for v in published)
+    artifacts._prune_versions(out, now=time.time() + artifacts.KEEP_SUPERSEDED_S - 60)
+    assert all(v.is_dir() for v in published)  # each was current within the day
+    artifacts._prune_versions(out, now=time.time() + artifacts.KEEP_SUPERSEDED_S + 60)
+    assert [v.is_dir() for v in published] == [False, False, True, True]
+    point_back = out.with_name("m.tmp")
+    os.symlink(os.path.relpath(published[2], out.parent), point_back)
+    os.replace(point_back, out)  # an operator rolled back to the version before
+    _publish(out, "v4")
+    os.symlink(os.path.relpath(published[3], out.parent), point_back)
+    os.replace(point_back, out)
+    artifacts._prune_versions(out, now=time.time() + 10 * artifacts.KEEP_SUPERSEDED_S)
+    assert published[3].is_dir() and (out / "tokenizer.model").read_text() == "v3"
+
+
+def test_files_carried_over_are_verified_not_hashed_again(tmp_path, monkeypatch):
+    out = tmp_path / "m"
+    w = ModelWriter(out)
+    w.path("tokenizer.model").write_text("가나다 tokenizer")
+    w.path("ngram/probs2.npy").write_bytes(b"\x00" * 4096)
+    w.manifest["models"] = {}
+    first = w.publish()
+    hashed = []
+    real = artifacts.sha256_file
+    monkeypatch.setattr(artifacts, "sha256_file", lambda p, *a: hashed.append(p.name) or real(p))
+    w = ModelWriter(out, base=first)  # a later stage: the neural model beside the n-gram
+    w.path("lstm/model.safetensors").write_bytes(b"weights")
+    w.manifest["models"]["lstm"] = {"dir": "lstm"}
+    second = w.publish()
+    assert hashed == ["model.safetensors"]  # only the new file
+    old, new = read_manifest(first)["files"], read_manifest(second)["files"]
+    assert {k: new[k] for k in old} == old and "lstm/model.safetensors" in new
+    verify_files(second, read_manifest(second), new)
+
+
+def test_a_carried_file_written_again_is_hashed_anew(tmp_path):
+    out = tmp_path / "m"
+    first = _publish(out, "old tokenizer")
+    w = ModelWriter(out, base=first)
+    w.path("tokenizer.model").write_text("new tokenizer, same length!")
+    second = w.publish()
+    m = read_manifest(second)
+    assert m["files"]["tokenizer.model"] != read_manifest(first)["files"]["tokenizer.model"]
+    verify_files(second, m, m["files"])
+
+
+@pytest.mark.parametrize("damage", ["flip", "delete"])
+def test_a_damaged_file_of_the_previous_version_is_not_carried_over(tmp_path, damage):
+    """A file changed since it was published is refused by name; nothing is published and
+    no temporary directory is left."""
+    out = tmp_path / "m"
+    w = ModelWriter(out)
+    w.path("tokenizer.model").write_text("tokenizer")
+    w.path("ngram/probs3.npy").write_bytes(b"\x01" * 1000)
+    w.manifest["models"] = {}
+    first = w.publish()
+    victim = first / "ngram" / "probs3.npy"
+    if damage == "flip":
+        victim.write_bytes(b"\x01" * 999 + b"\x00")
+    else:
+        victim.unlink()
+    with pytest.raises((ModelDirectoryError, FileNotFoundError), match="probs3.npy"):
+        ModelWriter(out, base=first)
+    assert out.resolve() == first
+    assert not list((tmp_path / ".m.versions").glob("tmp-*"))
