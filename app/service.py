@@ -34,6 +34,7 @@ from app.settings import Settings
 from models.batching import StepScheduler
 from models.loading import LoadedModel, load_model, recurrent_family
 from models.memory import keep_freed_memory
+from models.threads import limit_threads
 
 log = logging.getLogger("app.service")
 T = TypeVar("T")
@@ -146,6 +147,7 @@ class ModelService:
         lists one, in a background thread (or inline with ``background=False``)."""
         if self.settings.keep_freed_memory and not keep_freed_memory():
             log.info("malloc thresholds not set: the C library is not glibc")
+        limit_threads(self.settings.torch_threads, torch_too=False)  # BLAS: before the n-gram
         with self._lock:
             try:
                 ngram = self._load(self.settings.model_dir, "ngram")
@@ -170,7 +172,7 @@ class ModelService:
 
     def _load_recurrent(self, generation: int, directory: Path, family: str) -> None:
         try:
-            configure_torch(self.settings.torch_threads)
+            limit_threads(self.settings.torch_threads)
             model = self._load(directory, family)  # the same version the n-gram came from
         except Exception as e:  # noqa: BLE001 - a broken recurrent model only degrades
             log.error("cannot load the %s model, the n-gram keeps serving: %s", family, e)
@@ -201,7 +203,7 @@ class ModelService:
             recurrent, state, reason = None, "ready", None
             if family is not None:
                 try:
-                    configure_torch(self.settings.torch_threads)
+                    limit_threads(self.settings.torch_threads)
                     recurrent = Slot(self._load(ngram.directory, family))
                 except Exception as e:  # noqa: BLE001
                     reason = self._reason(family, e, ngram.directory)
@@ -281,13 +283,3 @@ async def _within(slot: Slot, seconds: float, work: Work[T], *args: Any) -> T:
         return await asyncio.wait_for(asyncio.wrap_future(future), seconds)
     finally:
         future.cancel()  # no-op once answered; else the next round drops it
-
-
-def configure_torch(threads: int) -> None:
-    """``torch.set_num_threads(threads)`` where torch is installed; nothing otherwise."""
-    try:
-        import torch
-    except ImportError:
-        return
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)

@@ -46,7 +46,9 @@ class Settings(BaseSettings):
                                     "128 KB a row with 16K pieces)")
     max_context_chars: int = Field(400, ge=1,
                                    description="context the engine reads, from the right")
-    torch_threads: int = Field(1, ge=1, le=64, description="torch.set_num_threads, if torch loads")
+    torch_threads: int = Field(
+        1, ge=1, le=64, description="threads of torch and of BLAS (models/threads.py): one, "
+                                     "since a model runs in one thread and batches requests")
     keep_freed_memory: bool = Field(
         True, description="raise glibc's mmap and trim thresholds so the large arrays of a "
                           "keystroke reuse freed memory (models/memory.py); RSS stays at its peak")
