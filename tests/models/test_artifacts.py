@@ -120,9 +120,13 @@ def test_a_killed_training_run_leaves_the_previous_model(sample_corpus, tmp_path
     assert m.engine.complete("나는 밥을 ", k=1)
 
 
-def _publish(out: Path, text: str, base: Path | None = None) -> Path:
+def _publish(out: Path, text: str, base: Path | None = None, **files: bytes) -> Path:
+    """A version with a tokenizer.model of ``text`` and ``files`` (``ngram__probs2_npy``
+    is ngram/probs2.npy)."""
     w = ModelWriter(out, base=base)
     w.path("tokenizer.model").write_text(text)
+    for name, data in files.items():
+        w.path(name.replace("__", "/").replace("_npy", ".npy")).write_bytes(data)
     w.manifest["models"] = {}
     return w.publish()
 
@@ -150,11 +154,7 @@ def test_versions_that_were_current_recently_are_kept(tmp_path, monkeypatch):
 
 def test_files_carried_over_are_verified_not_hashed_again(tmp_path, monkeypatch):
     out = tmp_path / "m"
-    w = ModelWriter(out)
-    w.path("tokenizer.model").write_text("가나다 tokenizer")
-    w.path("ngram/probs2.npy").write_bytes(b"\x00" * 4096)
-    w.manifest["models"] = {}
-    first = w.publish()
+    first = _publish(out, "가나다 tokenizer", ngram__probs2_npy=b"\x00" * 4096)
     hashed = []
     real = artifacts.sha256_file
     monkeypatch.setattr(artifacts, "sha256_file", lambda p, *a: hashed.append(p.name) or real(p))
@@ -184,11 +184,7 @@ def test_a_damaged_file_of_the_previous_version_is_not_carried_over(tmp_path, da
     """A file changed since it was published is refused by name; nothing is published and
     no temporary directory is left."""
     out = tmp_path / "m"
-    w = ModelWriter(out)
-    w.path("tokenizer.model").write_text("tokenizer")
-    w.path("ngram/probs3.npy").write_bytes(b"\x01" * 1000)
-    w.manifest["models"] = {}
-    first = w.publish()
+    first = _publish(out, "tokenizer", ngram__probs3_npy=b"\x01" * 1000)
     victim = first / "ngram" / "probs3.npy"
     if damage == "flip":
         victim.write_bytes(b"\x01" * 999 + b"\x00")
