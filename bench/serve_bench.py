@@ -60,16 +60,17 @@ def free_port() -> int:
 class Service:
     """The server under test, as a subprocess (its log in a file beside the JSON, or /tmp)."""
 
-    def __init__(self, model_dir: Path, log: Path, env: dict[str, str]):
+    def __init__(self, model_dir: Path, log: Path, env: dict[str, str], workers: int = 1):
         self.url = f"http://127.0.0.1:{free_port()}"
-        self.log = log
+        self.log, self.workers = log, workers
         port = self.url.rsplit(":", 1)[1]
         environ = {**os.environ, **env, "AUTOCOMPLETE_MODEL_DIR": str(model_dir)}
         self.started = time.perf_counter()
         with open(log, "wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-                 "--port", port, "--log-level", "warning", "--no-access-log"],
+                 "--port", port, "--log-level", "warning", "--no-access-log",
+                 "--workers", str(workers)],
                 cwd=ROOT, env=environ, stdout=out, stderr=subprocess.STDOUT)
 
     def ready(self, timeout: float) -> dict[str, Any]:
@@ -89,7 +90,8 @@ class Service:
                 body = r.json()
                 figures.setdefault("first_answer_s", time.perf_counter() - self.started)
                 figures.setdefault("first_model", body["model"])
-                if not body.get("loading"):
+                # with several workers, any of them answers: ask until each likely has
+                if not body.get("loading") and self._all_ready():
                     figures.update(ready_s=time.perf_counter() - self.started,
                                    model=body["model"], state=body["status"],
                                    reason=body.get("reason"))
@@ -98,6 +100,17 @@ class Service:
         self.stop()
         sys.exit(f"the server was not ready within {timeout:.0f} s; its log:\n"
                  + self.log.read_text(errors="replace")[-2000:])
+
+    def _all_ready(self) -> bool:
+        """Every worker ready, as far as 8 more answers per worker tell (a connection
+        each, so the operating system spreads them)."""
+        if self.workers == 1:
+            return True
+        for _ in range(8 * self.workers):
+            r = httpx.get(self.url + "/ready", timeout=2)
+            if r.status_code != 200 or r.json().get("loading"):
+                return False
+        return True
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -170,7 +183,8 @@ def print_table(result: dict[str, Any]) -> None:
           f"ready {s['ready_s']:.2f} s" + (f"  reason: {s['reason']}" if s.get("reason") else ""))
     print(f"typing  {result['sentences']} NSMC test sentences, {result['keystrokes']} keystrokes "
           f"(Hangul by jamo), k={K}, {result['seconds']:.0f} s a phase, "
-          f"{os.cpu_count()} CPUs shared by client and server")
+          f"{os.cpu_count()} CPUs shared by client and server"
+          + (f", {result['workers']} server workers" if result.get("workers", 1) > 1 else ""))
     head = (f"{'typists':>7}  {'endpoint':<10} {'requests':>8} {'req/s':>8} {'p50 ms':>8} "
             f"{'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'model ms':>8}  answered by / errors")
     print(head)
@@ -183,6 +197,18 @@ def print_table(result: dict[str, Any]) -> None:
         print(f"{p['typists']:>7}  {p['endpoint']:<10} {p['requests']:>8} {p['req_per_s']:>8.0f} "
               f"{lat['p50']:>8.2f} {lat['p95']:>8.2f} {lat['p99']:>8.2f} {lat['max']:>8.2f} "
               f"{model:>8}  {who}{'  errors ' + errs if errs else ''}")
+    noop = {p["typists"]: p for p in result["phases"] if p["endpoint"] == "/noop"}
+    for p in result["phases"]:  # the issue's targets: against /noop of the same run
+        base = noop.get(p["typists"])
+        if p["endpoint"] == "/noop" or base is None or not p["latency_ms"]:
+            continue
+        fallback = sum(v for k, v in p["answered_by"].items() if k == "ngram")
+        share = p["req_per_s"] / base["req_per_s"]
+        lat, base_lat = p["latency_ms"], base["latency_ms"]
+        print(f"{p['typists']:>7}  /complete against /noop: {share:.0%} of its requests/s, "
+              f"+{lat['p50'] - base_lat['p50']:.1f} ms at p50, "
+              f"+{lat['p99'] - base_lat['p99']:.1f} ms at p99; "
+              f"{fallback / max(p['requests'], 1):.1%} answered by the n-gram fallback")
 
 
 def add_service_arguments(ap: argparse.ArgumentParser, sentences: int, example: str) -> None:
@@ -223,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     add_service_arguments(ap, sentences=300, example="deadline_ms=200")
     ap.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
     ap.add_argument("--typists", type=int, default=32, help="concurrent typists (with 1)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="uvicorn worker processes, each with its own models")
     args = ap.parse_args(argv)
     env, sample = service_inputs(args, None if 1 <= args.seconds <= 600
                                  else "--seconds must be between 1 and 600")
@@ -230,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
 
     log = (args.json.with_suffix(".server.log") if args.json
            else Path(f"/tmp/serve_bench-{os.getpid()}.log"))
-    service = Service(args.model_dir.absolute(), log, env)
+    service = Service(args.model_dir.absolute(), log, env, args.workers)
     try:
         server = service.ready(args.ready_timeout)
         httpx.post(service.url + "/complete", json={"text": texts[0], "k": K}, timeout=30)
@@ -245,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         service.stop()
     result = {"model_dir": str(args.model_dir), "file": str(args.file), "seed": args.seed,
               "sentences": len(sample), "keystrokes": len(texts), "seconds": args.seconds,
-              "settings": env, "server": server, "phases": phases}
+              "settings": env, "workers": args.workers, "server": server, "phases": phases}
     print_table(result)
     if args.json:
         args.json.write_text(json.dumps(result, ensure_ascii=False, indent=2))
