@@ -66,6 +66,10 @@ class MixtureLM(LanguageModel):
         ngram = self.ngram.advance([s[1] for s in states], ids)
         return list(zip(neural, ngram, strict=True))
 
+    def feed(self, state: State, ids: Sequence[int]) -> State:
+        """Both parts over a run of tokens (the neural part in one pass)."""
+        return (self.neural.feed(state[0], ids), self.ngram.feed(state[1], ids))
+
     def logprobs(self, states: Sequence[State]) -> np.ndarray:
         """The interpolated next-token log-probabilities, in float32: the neural part's
         own precision, and a third of float64's time over a whole distribution. Scoring

@@ -282,6 +282,20 @@ class NeuralLM(LanguageModel):
             return []
         return self._step([s.hidden for s in states], ids)
 
+    @torch.inference_mode()
+    def feed(self, state: NeuralState, ids: Sequence[int]) -> NeuralState:
+        """``state`` advanced over a run of tokens in one pass of the recurrent layer, the
+        output layer only at its end (a step at a time, it ran at every token)."""
+        if not ids:
+            return state
+        if self.cfg.arch == "window":  # the last window is all that is kept
+            return self._step([(*state.hidden, *ids[:-1])], [ids[-1]])[0]
+        m = self.module
+        feats, new = m.features(torch.tensor([list(ids)], dtype=torch.long), state.hidden)
+        lp = m.logprobs(feats[:, -1]).float().numpy()
+        hidden = (new[0].clone(), new[1].clone()) if self.cfg.arch == "lstm" else new.clone()
+        return NeuralState(hidden, lp[0])
+
     def logprobs(self, states: Sequence[NeuralState]) -> np.ndarray:
         """The stored next-token log-probabilities of each state."""
         return np.stack([s.logprobs for s in states])

@@ -376,3 +376,24 @@ def test_asking_for_cuda_without_a_gpu_fails_at_once_and_writes_nothing(sample_c
     assert proc.returncode == 2
     assert "--device cuda: PyTorch sees no CUDA GPU here" in proc.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("arch", ["lstm", "gru", "rnn", "window"])
+def test_feeding_a_run_of_tokens_equals_advancing_one_at_a_time(arch, tmp_path):
+    """``feed`` runs the recurrent layer once over the run and the output layer at its
+    end; the state it gives is the one that token-by-token ``advance`` reaches."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(["나는 밥을 먹었다", "영화 너무 재밌다 ㅋㅋ", "this movie is great",
+                                 "오늘은밥을안먹었다"] * 40), encoding="utf-8")
+    out = tiny_neural(arch, corpus, tmp_path / "m")
+    lm = load_model(out, arch).engine.lm
+    ids = [5, 9, 3, 17, 2, 11, 30]
+    stepped = lm.start()
+    for i in ids:
+        stepped = lm.advance([stepped], [i])[0]
+    fed = lm.feed(lm.start(), ids)
+    np.testing.assert_allclose(fed.logprobs, stepped.logprobs, atol=1e-5)
+    assert lm.feed(fed, []) is fed
+    # from a state in the middle too
+    half = lm.feed(lm.start(), ids[:3])
+    np.testing.assert_allclose(lm.feed(half, ids[3:]).logprobs, stepped.logprobs, atol=1e-5)
