@@ -21,6 +21,9 @@ def test_a_held_rate_and_an_overload(model_dir, tmp_path):
     assert phase["held"] and phase["answered"] == phase["sent"] == 40 and not phase["errors"]
     assert phase["latency_ms"]["p99"] > 0 and phase["answered_by"] == {"ngram": 40}
     assert phase["rss_after_mb"] > 0 and held["ready_at_end"] == "200 ready"
+    # both sides' CPU is measured: the server answered 40 requests, the client sent them
+    assert phase["server_cpu"] > 0 and 0 < phase["client_cpu"] < 2.0
+    assert phase["target"] == (phase["latency_ms"]["p99"] <= load.TARGET_P99_MS)
 
     out = tmp_path / "overload.json"  # one request at a time: the others are refused at once
     assert load.main(["--model-dir", str(model_dir), "--file", str(SAMPLE), "--rates", "400",
@@ -29,3 +32,23 @@ def test_a_held_rate_and_an_overload(model_dir, tmp_path):
     phase = json.loads(out.read_text())["phases"][0]
     assert not phase["held"] and set(phase["errors"]) == {"503"}, phase["errors"]
     assert phase["answered"] + phase["errors"]["503"] == phase["sent"]  # no timeout, no other
+
+
+def test_cpu_seconds_counts_this_process_and_another():
+    import os
+    import subprocess
+    import sys
+
+    before = load.cpu_seconds()
+    sum(i * i for i in range(2_000_000))  # some work of this process
+    assert load.cpu_seconds() > before
+    busy = subprocess.Popen([sys.executable, "-c", "sum(i * i for i in range(30_000_000))"])
+    try:
+        spent = 0.0
+        while busy.poll() is None:
+            spent = max(spent, load.cpu_seconds(busy.pid))
+        assert spent > 0  # read from /proc while it ran
+    finally:
+        busy.wait()
+    assert load.cpu_seconds(busy.pid) == 0.0  # gone: nothing to read
+    assert load.cpu_seconds(os.getpid()) == pytest.approx(load.cpu_seconds(), abs=0.2)
