@@ -26,6 +26,7 @@ A *need* is a tuple, the first item its kind:
     ("rows", states)          -> Rows: their distributions, read in parts (models/lm.py)
     ("logprobs", states)      -> np.ndarray (len(states), vocab)
     ("advance", states, ids)  -> list of states
+    ("feed", states, runs)    -> list of states, each fed its run of ids (a new context)
     ("call", fn, *args)       -> fn(*args), run alone (a feed over many tokens, a text score)
 """
 
@@ -47,7 +48,7 @@ from models.lm import LanguageModel
 log = logging.getLogger("models.batching")
 
 Need = tuple
-BATCHED = ("advance", "rows", "logprobs")  # needs of these kinds share one call a round
+BATCHED = ("advance", "feed", "rows", "logprobs")  # needs of these kinds share one call a round
 Search = Generator[Need, Any, Any]
 
 
@@ -74,6 +75,8 @@ def serve_one(lm: LanguageModel, need: Need) -> Any:
         return lm.logprobs(need[1])
     if kind == "advance":
         return lm.advance(need[1], need[2])
+    if kind == "feed":
+        return lm.feed_batch(need[1], need[2])
     if kind == "call":
         return need[1](*need[2:])
     raise ValueError(f"unknown need {kind!r}")
@@ -248,9 +251,10 @@ class StepScheduler:
         self.figures.batched_states += len(states)
         self.figures.largest_round = max(self.figures.largest_round, len(states))
         try:
-            if kind == "advance":
-                ids = [i for job in jobs for i in job.need[2]]
-                out: Any = self.lm.advance(states, ids) if states else []
+            if kind in ("advance", "feed"):
+                ids = [i for job in jobs for i in job.need[2]]  # an id or a run a state
+                step = self.lm.advance if kind == "advance" else self.lm.feed_batch
+                out: Any = step(states, ids) if states else []
             elif kind == "rows":
                 out = self.lm.rows(states)
             else:

@@ -144,7 +144,7 @@ class CompletionEngine:
         """``state`` as a search (see ``models/batching.py``): the run over the new ids is
         one need, served by the model thread."""
         if not use_cache:
-            return (yield ("call", self.lm.feed, self.lm.start(), ids))
+            return (yield ("feed", [self.lm.start()], [ids]))[0]
         for n in range(len(ids), -1, -1):
             state = self._cache.get(ids[:n])
             if state is not None:
@@ -156,7 +156,7 @@ class CompletionEngine:
             self.cache_hits += 1
             return state
         self.cache_misses += 1
-        state = yield ("call", self.lm.feed, state, ids[n:])
+        state = (yield ("feed", [state], [ids[n:]]))[0]  # batched with other requests' runs
         self._remember(ids, state)
         return state
 

@@ -98,6 +98,10 @@ class LanguageModel(ABC):
             state = self.advance([state], [i])[0]
         return state
 
+    def feed_batch(self, states: Sequence[State], runs: Sequence[Sequence[int]]) -> list[State]:
+        """Each state fed its own run of tokens (a recurrent model pads them into one pass)."""
+        return [self.feed(s, r) for s, r in zip(states, runs, strict=True)]
+
     def token_logprobs(self, ids: Sequence[int]) -> np.ndarray:
         """ln P(ids[j] | <s> ids[:j]) for every j: the per-token parts of a text's score.
 

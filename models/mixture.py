@@ -70,6 +70,12 @@ class MixtureLM(LanguageModel):
         """Both parts over a run of tokens (the neural part in one pass)."""
         return (self.neural.feed(state[0], ids), self.ngram.feed(state[1], ids))
 
+    def feed_batch(self, states: Sequence[State], runs: Sequence[Sequence[int]]) -> list[State]:
+        """Both parts over each state's run (the neural part in one padded pass)."""
+        neural = self.neural.feed_batch([s[0] for s in states], runs)
+        ngram = self.ngram.feed_batch([s[1] for s in states], runs)
+        return list(zip(neural, ngram, strict=True))
+
     def logprobs(self, states: Sequence[State]) -> np.ndarray:
         """The interpolated next-token log-probabilities, in float32: the neural part's
         own precision, and a third of float64's time over a whole distribution. Scoring

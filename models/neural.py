@@ -283,6 +283,37 @@ class NeuralLM(LanguageModel):
         return self._step([s.hidden for s in states], ids)
 
     @torch.inference_mode()
+    def feed_batch(self, states: Sequence[NeuralState],
+                   runs: Sequence[Sequence[int]]) -> list[NeuralState]:
+        """Each state fed its own run, all runs in one padded pass of the recurrent layer
+        (packed, so a run's last state is taken where it ends) and one of the output
+        layer. Requests that start a new word at the same moment share it."""
+        todo = [j for j, r in enumerate(runs) if r]
+        out = list(states)
+        if len(todo) <= 1 or self.cfg.arch == "window":
+            for j in todo:
+                out[j] = self.feed(states[j], runs[j])
+            return out
+        m, lstm = self.module, self.cfg.arch == "lstm"
+        lengths = [len(runs[j]) for j in todo]
+        x = torch.zeros((len(todo), max(lengths)), dtype=torch.long)
+        for b, j in enumerate(todo):
+            x[b, :lengths[b]] = torch.tensor(list(runs[j]), dtype=torch.long)
+        hidden = [states[j].hidden for j in todo]
+        h0 = ((torch.cat([h[0] for h in hidden], 1), torch.cat([h[1] for h in hidden], 1))
+              if lstm else torch.cat(hidden, 1))
+        packed = nn.utils.rnn.pack_padded_sequence(m.embed(x), lengths, batch_first=True,
+                                                   enforce_sorted=False)
+        _, new = m.body(packed, h0)  # each run's state where it ends
+        last = (new[0] if lstm else new)[-1]  # (B, H): the top layer, each run's end
+        lp = m.logprobs(last).float().numpy()
+        for b, j in enumerate(todo):
+            hb = ((new[0][:, b:b + 1].clone(), new[1][:, b:b + 1].clone()) if lstm
+                  else new[:, b:b + 1].clone())
+            out[j] = NeuralState(hb, lp[b])
+        return out
+
+    @torch.inference_mode()
     def feed(self, state: NeuralState, ids: Sequence[int]) -> NeuralState:
         """``state`` advanced over a run of tokens in one pass of the recurrent layer, the
         output layer only at its end (a step at a time, it ran at every token)."""

@@ -397,3 +397,20 @@ def test_feeding_a_run_of_tokens_equals_advancing_one_at_a_time(arch, tmp_path):
     # from a state in the middle too
     half = lm.feed(lm.start(), ids[:3])
     np.testing.assert_allclose(lm.feed(half, ids[3:]).logprobs, stepped.logprobs, atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["lstm", "gru", "rnn", "window"])
+def test_feeding_runs_of_several_lengths_at_once_equals_feeding_each(arch, tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(["나는 밥을 먹었다", "영화 너무 재밌다 ㅋㅋ", "this movie is great",
+                                 "오늘은밥을안먹었다"] * 40), encoding="utf-8")
+    lm = load_model(tiny_neural(arch, corpus, tmp_path / "m"), arch).engine.lm
+    starts = [lm.start(), lm.feed(lm.start(), [7, 8]), lm.start(), lm.feed(lm.start(), [3])]
+    runs = [[5, 9, 3, 17, 2], [11], [], [30, 4, 4]]
+    together = lm.feed_batch(starts, runs)
+    assert together[2] is starts[2]  # an empty run leaves the state as it is
+    for state, run, got in zip(starts, runs, together, strict=True):
+        np.testing.assert_allclose(got.logprobs, lm.feed(state, run).logprobs, atol=1e-5)
+        after = lm.advance([got], [6])[0]  # and the state goes on as the other would
+        np.testing.assert_allclose(after.logprobs, lm.advance([lm.feed(state, run)], [6])[0]
+                                   .logprobs, atol=1e-5)
