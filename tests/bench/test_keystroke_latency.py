@@ -37,3 +37,18 @@ def test_a_model_without_family_is_refused(model_dir):
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "keystroke_latency.py"),
                            str(model_dir)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "expected DIR:FAMILY" in done.stderr
+
+
+def test_concurrent_typists_in_process(rnn_model_dir, tmp_path):
+    text = tmp_path / "typed.txt"
+    text.write_text("나는 밥을 먹었다\n오늘 영화 재밌었다 ㅋㅋ\nthe movie was good\n"
+                    "영화관에서팝콘먹음\n", "utf-8")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "keystroke_latency.py"), f"{rnn_model_dir}:lstm",
+         "--file", str(text), "--sentences", "4", "--typists", "4", "--seconds", "1"],
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "4 typists at once, in process" in done.stdout
+    row = done.stdout.splitlines()[-1]
+    found = re.search(r"(\d+) requests/s, p50 [\d.]+ ms, p99 [\d.]+ ms, (\d+) states a round", row)
+    assert found and int(found[1]) > 0 and int(found[2]) >= 1, row
