@@ -44,7 +44,8 @@ class Metrics:
 
     def watch(self, read: Callable[[], dict[str, Any]]) -> None:
         """Export the loaded models' figures, read at scrape time from ``read()``:
-        ``{"models": {family: {"load_seconds", "cache_hits", "cache_misses"}},
+        ``{"models": {family: {"load_seconds", "cache_hits", "cache_misses", and the
+        scheduler's "rounds", "batched_states", "dropped_cancelled", "dropped_deadline"}},
         "serving": family, "degraded": bool}``."""
         self.registry.register(_ModelCollector(read))
 
@@ -63,12 +64,27 @@ class _ModelCollector(Collector):
                                  "Time to verify and load the model", labels=["model"])
         serving = GaugeMetricFamily("autocomplete_model_serving",
                                     "1 for the model that answers first", labels=["model"])
+        rounds = CounterMetricFamily(
+            "autocomplete_batch_rounds", "Rounds of the model's scheduler: each one batched "
+            "model call a kind for every request waiting", labels=["model"])
+        states = CounterMetricFamily("autocomplete_batch_states",
+                                     "Model states served in batched calls (over rounds: the "
+                                     "mean batch)", labels=["model"])
+        dropped = CounterMetricFamily("autocomplete_batch_dropped",
+                                      "Requests dropped between rounds, by why (cancelled: "
+                                      "answered by the fallback or given up; deadline)",
+                                      labels=["model", "reason"])
         for family, m in state["models"].items():
             hits.add_metric([family], m["cache_hits"])
             misses.add_metric([family], m["cache_misses"])
             load.add_metric([family], m["load_seconds"])
             serving.add_metric([family], 1.0 if family == state["serving"] else 0.0)
+            if "rounds" in m:
+                rounds.add_metric([family], m["rounds"])
+                states.add_metric([family], m["batched_states"])
+                dropped.add_metric([family, "cancelled"], m["dropped_cancelled"])
+                dropped.add_metric([family, "deadline"], m["dropped_deadline"])
         degraded = GaugeMetricFamily("autocomplete_degraded",
                                      "1 while a model the directory lists could not be loaded")
         degraded.add_metric([], 1.0 if state["degraded"] else 0.0)
-        yield from (hits, misses, load, serving, degraded)
+        yield from (hits, misses, load, serving, degraded, rounds, states, dropped)

@@ -25,7 +25,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -264,7 +264,8 @@ class ModelService:
         snap = self._snap
         models = {s.family: {"load_seconds": s.model.load_seconds,
                              "cache_hits": s.model.engine.cache_hits,
-                             "cache_misses": s.model.engine.cache_misses} for s in snap.slots}
+                             "cache_misses": s.model.engine.cache_misses,
+                             **asdict(s.scheduler.figures)} for s in snap.slots}
         return {"models": models, "serving": snap.serving,
                 "degraded": snap.state in ("degraded", "unavailable")}
 

@@ -84,3 +84,10 @@ def test_a_request_answered_by_the_fallback_frees_the_model(rnn_model_dir, monke
         for text in ("나는 밥을 머", "this movie is "):
             r = c.post("/complete", json={"text": text, "k": 3})
             assert r.status_code == 200 and r.json()["model"] == "lstm", r.headers
+        metrics = c.get("/metrics").text
+        dropped = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                      if line.startswith('autocomplete_batch_dropped_total{model="lstm"'))
+        assert dropped == 1  # cancelled by the service, or past its deadline: either drops it
+        rounds = next(line for line in metrics.splitlines()
+                      if line.startswith('autocomplete_batch_rounds_total{model="lstm"}'))
+        assert float(rounds.rsplit(" ", 1)[1]) > 0
