@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from app.service import Unavailable
+from app.service import Overloaded, Unavailable
 from models.limits import TooManyTokens
 
 log = logging.getLogger("app.errors")
@@ -64,6 +64,12 @@ async def unavailable(request: Request, exc: Exception) -> JSONResponse:
                         headers={"Retry-After": str(request.app.state.settings.retry_after_s)})
 
 
+async def overloaded(request: Request, exc: Exception) -> JSONResponse:
+    """503 while the models are too busy to answer in time; try again shortly."""
+    return JSONResponse({"detail": f"the service is busy: {exc}"}, status_code=503,
+                        headers={"Retry-After": str(request.app.state.settings.retry_after_s)})
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     """FastAPI's answer to an HTTPException, except that a 405's Allow header lists every
     method the OpenAPI document gives the path (the router names only those of the first
@@ -91,5 +97,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(TooManyTokens, too_many_tokens)
     app.add_exception_handler(Unavailable, unavailable)
+    app.add_exception_handler(Overloaded, overloaded)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, internal_error)

@@ -25,6 +25,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -54,6 +55,10 @@ class Unavailable(RuntimeError):
     """No model can answer (none loaded yet, or the directory is unusable)."""
 
 
+class Overloaded(RuntimeError):
+    """The models are busy: no answer in time, or too many texts being scored (503)."""
+
+
 class ReloadRefused(RuntimeError):
     """A reload found the directory unusable; the models that served keep serving."""
 
@@ -64,11 +69,16 @@ class Slot:
 
     model: LoadedModel
     scheduler: StepScheduler = field(init=False)
+    scorer: ThreadPoolExecutor = field(init=False)
 
     def __post_init__(self) -> None:
         self.scheduler = StepScheduler(self.model.engine.lm, self.model.family)
-        # the thread ends once no snapshot or request holds the slot any more
+        # whole texts are scored beside the scheduler, not in its rounds: a long text
+        # would hold up every keystroke behind it (scoring touches no cache: thread-safe)
+        self.scorer = ThreadPoolExecutor(1, thread_name_prefix=f"score-{self.model.family}")
+        # the threads end once no snapshot or request holds the slot any more
         weakref.finalize(self, self.scheduler.close)
+        weakref.finalize(self, self.scorer.shutdown, False)
 
     @property
     def family(self) -> str:
@@ -122,6 +132,8 @@ class ModelService:
         self._snap = Snapshot()
         self._lock = threading.Lock()  # one load or reload at a time
         self._generation = 0  # bumped by every swap of directory; stale loaders give up
+        self._scoring = 0  # texts being scored (or queued to be), in every slot
+        self._scoring_lock = threading.Lock()
         metrics.watch(self.figures)
 
     @property
@@ -220,23 +232,29 @@ class ModelService:
             return self._snap
 
     # --- answering ---------------------------------------------------------------
-    async def run(self, endpoint: str, work: Work[T], *args: Any) -> Answer[T]:
+    async def run(self, endpoint: str, work: Work[T], *args: Any,
+                  scoring: bool = False) -> Answer[T]:
         """``work(engine, *args)`` on the recurrent model within the deadline, else on
         the n-gram (within a deadline of its own: past it, 503). ``work`` may return a
         search (a generator of model needs, ``models/batching.py``), which the model's
-        scheduler batches with the other requests' searches. Never runs on the event loop."""
+        scheduler batches with the other requests' searches. ``scoring`` work (a whole
+        text's score) runs on the slot's scoring thread instead, at most ``max_scoring``
+        texts at once in the service (beyond, 503). Never runs on the event loop."""
         snap = self._snap  # the models this request keeps until it is answered
         if snap.ngram is None and snap.recurrent is None:
             raise Unavailable(snap.reason or "the model is still loading")
         fallback = None
+        within = self._scored_within if scoring else _within
         if snap.recurrent is not None:
             t0 = time.perf_counter()
             try:
-                value = await _within(snap.recurrent, self.settings.deadline_ms / 1000, work,
-                                      *args)
+                value = await within(snap.recurrent, self.settings.deadline_ms / 1000, work,
+                                     *args)
                 return self._answered(endpoint, value, snap.recurrent.family, t0)
             except TimeoutError:  # dropped by the scheduler before its next round
                 fallback = "deadline"
+            except Overloaded:
+                raise
             except Exception:  # noqa: BLE001 - the n-gram answers instead; the log keeps why
                 log.exception("%s failed in the %s model; the n-gram answers", endpoint,
                               snap.recurrent.family)
@@ -247,10 +265,30 @@ class ModelService:
         assert snap.ngram is not None
         t0 = time.perf_counter()
         try:
-            value = await _within(snap.ngram, self.settings.ngram_deadline_ms / 1000, work, *args)
+            value = await within(snap.ngram, self.settings.ngram_deadline_ms / 1000, work,
+                                 *args)
         except TimeoutError as e:
-            raise Unavailable("the service is overloaded: no model answered in time") from e
+            raise Overloaded("no model answered in time") from e
         return self._answered(endpoint, value, "ngram", t0, fallback)
+
+    async def _scored_within(self, slot: Slot, seconds: float, work: Work[T], *args: Any) -> T:
+        """``work(engine, *args)`` on the slot's scoring thread; TimeoutError after
+        ``seconds`` (the work runs on, and counts against ``max_scoring``, until it ends)."""
+        with self._scoring_lock:
+            if self._scoring >= self.settings.max_scoring:
+                raise Overloaded(f"{self._scoring} texts are being scored, the most at once")
+            self._scoring += 1
+        try:
+            future = slot.scorer.submit(work, slot.model.engine, *args)
+        except RuntimeError:  # shut down: a reload replaced the slot meanwhile
+            self._scored_done(None)
+            raise
+        future.add_done_callback(self._scored_done)
+        return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), seconds)
+
+    def _scored_done(self, _future: Any) -> None:
+        with self._scoring_lock:
+            self._scoring -= 1
 
     def _answered(self, endpoint: str, value: T, model: str, t0: float,
                   fallback: str | None = None) -> Answer[T]:
@@ -273,6 +311,7 @@ class ModelService:
         """Stop the model threads once their queued calls are done."""
         for slot in self._snap.slots:
             slot.scheduler.close()
+            slot.scorer.shutdown(wait=False)
 
 
 async def _within(slot: Slot, seconds: float, work: Work[T], *args: Any) -> T:

@@ -92,6 +92,10 @@ class Settings(BaseSettings):
                                "multiple of this, so the time of a cached answer is not told")
     expose_timing: bool = Field(
         True, description="false: took_ms is 0 and Server-Timing carries no duration")
+    max_scoring: int = Field(
+        4, ge=1, description="whole texts (/probability without next) being scored or waiting "
+                             "for the one scoring thread a model has beside the keystrokes' "
+                             "batches; beyond, 503 with Retry-After")
 
     # --- the edge (python -m app and the image's entrypoint) ------------------------
     request_timeout_s: float = Field(

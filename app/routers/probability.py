@@ -73,7 +73,8 @@ async def probability(
         lp = log_prob(answer.value)
         return NextWordsProbability(probability=math.exp(lp), log_prob=lp, model=answer.model,
                                     took_ms=timed(response, answer, settings))
-    scored = await service.run("/probability", _sentence, body.text, settings.token_limits())
+    scored = await service.run("/probability", _sentence, body.text, settings.token_limits(),
+                               scoring=True)
     refuse_if_over(scored.value, _WHERE)
     s: TextScore = scored.value
     lp = log_prob(s.log_prob)
