@@ -250,7 +250,7 @@ class NeuralLM(LanguageModel):
             x = torch.tensor(windows, dtype=torch.long)
             feats, _ = m.features(x)
             lp = m.logprobs(feats[:, -1]).float().numpy()  # float32: 4 bytes a piece cached
-            return [NeuralState(w, lp[b]) for b, w in enumerate(windows)]
+            return [NeuralState(w, lp[b].copy()) for b, w in enumerate(windows)]
         x = torch.tensor(list(ids), dtype=torch.long).unsqueeze(1)
         if hidden[0] is None:
             state = None
@@ -266,7 +266,8 @@ class NeuralLM(LanguageModel):
                 hb = (new[0][:, b:b + 1].clone(), new[1][:, b:b + 1].clone())
             else:
                 hb = new[:, b:b + 1].clone()
-            out.append(NeuralState(hb, lp[b]))
+            out.append(NeuralState(hb, lp[b].copy()))  # not a view: a cached state must
+            # not keep the whole batch alive (a round batches hundreds of states)
         return out
 
     def start(self) -> NeuralState:
@@ -310,7 +311,7 @@ class NeuralLM(LanguageModel):
         for b, j in enumerate(todo):
             hb = ((new[0][:, b:b + 1].clone(), new[1][:, b:b + 1].clone()) if lstm
                   else new[:, b:b + 1].clone())
-            out[j] = NeuralState(hb, lp[b])
+            out[j] = NeuralState(hb, lp[b].copy())
         return out
 
     @torch.inference_mode()
@@ -325,7 +326,7 @@ class NeuralLM(LanguageModel):
         feats, new = m.features(torch.tensor([list(ids)], dtype=torch.long), state.hidden)
         lp = m.logprobs(feats[:, -1]).float().numpy()
         hidden = (new[0].clone(), new[1].clone()) if self.cfg.arch == "lstm" else new.clone()
-        return NeuralState(hidden, lp[0])
+        return NeuralState(hidden, lp[0].copy())
 
     def logprobs(self, states: Sequence[NeuralState]) -> np.ndarray:
         """The stored next-token log-probabilities of each state."""

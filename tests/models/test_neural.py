@@ -414,3 +414,14 @@ def test_feeding_runs_of_several_lengths_at_once_equals_feeding_each(arch, tmp_p
         after = lm.advance([got], [6])[0]  # and the state goes on as the other would
         np.testing.assert_allclose(after.logprobs, lm.advance([lm.feed(state, run)], [6])[0]
                                    .logprobs, atol=1e-5)
+
+
+def test_a_state_holds_its_own_row_not_a_view_of_its_batch(rnn_model_dir):
+    """States are cached one by one and outlive their batch: each keeps a row of its own,
+    so one kept state does not keep a whole round's distributions alive."""
+    lm = load_model(rnn_model_dir, "lstm").engine.lm
+    start = lm.start()
+    states = lm.advance([start] * 8, list(range(3, 11)))
+    fed = lm.feed_batch([start, start], [[5, 6], [7]])
+    for s in [*states, *fed, lm.feed(start, [4, 5])]:
+        assert s.logprobs.base is None and s.logprobs.flags.owndata
