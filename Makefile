@@ -124,7 +124,7 @@ docker-base:
 docker-wheels: setup
 	$(PY) -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > deploy/wheels/requirements.txt
 	$(PY) -m pip download --quiet -d deploy/wheels --only-binary=:all: --python-version 3.11 \
-		--implementation cp $(WHEEL_PLATFORMS) -r deploy/wheels/requirements.txt 'setuptools>=68'
+		--implementation cp $(WHEEL_PLATFORMS) -r deploy/wheels/requirements.txt 'setuptools>=77'
 
 docker-build:
 	docker build -t $(IMAGE) --build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg PIP_OFFLINE=$(PIP_OFFLINE) .

@@ -35,6 +35,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from models.neural import NeuralConfig, NeuralLMModule
+from models.threads import usable_cpus
 
 PAD = 0  # <unk>: never a target in practice, and masked out anyway
 
@@ -239,7 +240,7 @@ def train_module(cfg: NeuralConfig, tcfg: NeuralTrainConfig, train: TokenStore,
     device = pick_device(tcfg.device)
     if device.type == "cuda" and size > 1:
         device = torch.device("cuda", torch.cuda.current_device())
-    torch.set_num_threads(tcfg.threads or max(1, (os.cpu_count() or 1) // size))
+    torch.set_num_threads(tcfg.threads or max(1, usable_cpus() // size))
     torch.manual_seed(tcfg.seed)
     if resume and checkpoint.is_file():
         module, opt_state, prog = load_checkpoint(checkpoint, device)

@@ -12,7 +12,17 @@ the environment variables) and torch alike.
 
 from __future__ import annotations
 
+import os
 import sys
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on: its affinity (what a container's cpuset or
+    ``taskset`` leaves it), not every CPU of the host as ``os.cpu_count()`` says."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
 
 
 def limit_threads(threads: int, torch_too: bool = True) -> None:

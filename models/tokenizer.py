@@ -9,13 +9,14 @@ word; that is how the completion engine finds word boundaries.
 from __future__ import annotations
 
 import io
-import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import sentencepiece as spm
+
+from models.threads import usable_cpus
 
 WORD_START = "\u2581"  # ▁
 BOS_ID, EOS_ID, UNK_ID = 1, 2, 0
@@ -64,7 +65,7 @@ def train_tokenizer(lines: Iterable[str], out_path: Path, config: TokenizerConfi
                 split_digits=True,
                 unk_id=UNK_ID, bos_id=BOS_ID, eos_id=EOS_ID, pad_id=-1,
                 max_sentence_length=1 << 16,
-                num_threads=os.cpu_count() or 1,
+                num_threads=usable_cpus(),
                 minloglevel=2,
             )
             break
@@ -112,7 +113,7 @@ class Tokenizer:
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         """Token ids of many texts at once (multithreaded inside SentencePiece)."""
-        return self.sp.encode(texts, num_threads=os.cpu_count() or 1)
+        return self.sp.encode(texts, num_threads=usable_cpus())
 
     def decode(self, ids: Iterable[int]) -> str:
         """The text of ``ids``; the exact inverse of ``encode``."""
