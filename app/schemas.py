@@ -6,7 +6,7 @@ Probabilities are between 0 and 1; every ``log_prob`` is a natural log (ln).
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, field_validator
 
@@ -48,6 +48,23 @@ TEXT_DOC = ("What the user has typed so far. Empty, or ending in whitespace: the
             "422 beyond. A word longer than any the model completes gets no completion.")
 
 
+# The other readings of what is typed (models/readings.py), each on unless turned off here
+# or by its setting.
+INITIALS_DOC = ("read two or more initial consonants also as the initials of a word's "
+                "syllables: ㅅㄱ finds 사과, ㅇㅎ 영화 (ㅋㅋ still finds ㅋㅋㅋ). Default: "
+                "AUTOCOMPLETE_READ_INITIALS (true)")
+LAYOUT_DOC = ("read Latin letters typed in English mode also as the Hangul of their "
+              "2-beolsik keys: dkssud finds 안녕, ajrdjT 먹었다 (movie stays English); a "
+              "context all in such letters is read as Hangul when that is more likely. "
+              "Default: AUTOCOMPLETE_READ_LAYOUT (true)")
+TYPO_DOC = ("read a Hangul word with one key wrong (Shift missed, or the key next to it "
+            "hit) also as the word meant: 먹엇다 and 먹었자 find 먹었다. Default: "
+            "AUTOCOMPLETE_READ_TYPO (true)")
+MATCH_DOC = ("how the completion matched what was typed: exact (the keys as typed), initials "
+             "(ㅅㄱ → 사과), layout (dkssud → 안녕: Latin letters read as Hangul) or typo (one "
+             "key wrong: 먹엇다 → 먹었다). For all but exact, probability is that of the word "
+             "times the reading's penalty (how likely such a mistake is), which ranks it")
+
 TOOK_MS_DOC = ("model time in milliseconds, rounded up to AUTOCOMPLETE_TIMING_RESOLUTION_MS "
                "(5 by default); 0 with AUTOCOMPLETE_EXPOSE_TIMING=false")
 
@@ -62,6 +79,9 @@ class CompleteRequest(BaseModel):
     max_words: OptionalWholeNumber = Field(
         None, strict=True, ge=1, description="longest phrase offered, in words (default 1, at "
                                              "most AUTOCOMPLETE_MAX_WORDS_MAX, 3 by default)")
+    initials: bool | None = Field(None, strict=True, description=INITIALS_DOC)
+    layout: bool | None = Field(None, strict=True, description=LAYOUT_DOC)
+    typo: bool | None = Field(None, strict=True, description=TYPO_DOC)
 
     _text_is_unicode = field_validator("text")(unicode_text)
 
@@ -74,6 +94,13 @@ COMPLETE_EXAMPLES: dict[str, dict[str, Any]] = {
     "english": {"summary": "English prefix", "value": {"text": "this movie is rea", "k": 3}},
     "phrase": {"summary": "English, phrases of up to 2 words",
                "value": {"text": "I really liked the ", "k": 3, "max_words": 2}},
+    "initials": {"summary": "Korean initials (초성): ㅅㄱ for 사과", "value": {"text": "ㅅㄱ"}},
+    "layout": {"summary": "Korean typed in English mode (한/영): dkssud for 안녕",
+               "value": {"text": "dkssud"}},
+    "typo": {"summary": "Korean, one wrong key: 먹엇다 for 먹었다",
+             "value": {"text": "밥을 먹엇다"}},
+    "as-typed": {"summary": "Korean, the keys as typed only",
+                 "value": {"text": "ㅅㄱ", "initials": False, "layout": False, "typo": False}},
 }
 
 
@@ -83,6 +110,12 @@ class CompletionItem(BaseModel):
     text: str = Field(examples=["재미있게"])
     probability: float = Field(ge=0, le=1, description="P(text | what was typed), 0..1")
     log_prob: float = Field(le=0, description="ln of probability (natural log)")
+    match: Literal["exact", "initials", "layout", "typo"] = Field(description=MATCH_DOC,
+                                                                  examples=["exact"])
+    context: str | None = Field(
+        None, description="the text before the word as it was read, when that is not as typed "
+                          "(a context typed in English mode, read as Hangul): the whole text "
+                          "becomes context + text; null otherwise", examples=["이 영화 "])
 
 
 class CompleteResponse(BaseModel):
@@ -96,8 +129,10 @@ class CompleteResponse(BaseModel):
     took_ms: float = Field(description=TOOK_MS_DOC)
 
     model_config = {"json_schema_extra": {"examples": [{
-        "completions": [{"text": "재미있게", "probability": 0.21, "log_prob": -1.56},
-                        {"text": "재밌게", "probability": 0.05, "log_prob": -3.0}],
+        "completions": [{"text": "재미있게", "probability": 0.21, "log_prob": -1.56,
+                         "match": "exact", "context": None},
+                        {"text": "재밌게", "probability": 0.05, "log_prob": -3.0,
+                         "match": "exact", "context": None}],
         "prefix": "재미", "model": "lstm", "took_ms": 3.2}]}}
 
 

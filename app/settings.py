@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.limits import TokenLimits
+from models.readings import Readings
 
 MIN_ADMIN_TOKEN_CHARS = 32
 MiB = 1 << 20
@@ -35,6 +36,16 @@ class Settings(BaseSettings):
     prefer_recurrent: bool = Field(
         True, description="serve the recurrent model when the directory has one")
     beam_size: int = Field(12, ge=1, le=256, description="beam of the completion search")
+    # the other readings of what is typed (models/readings.py); a request may turn each off
+    read_initials: bool = Field(
+        True, description="two or more initial consonants (ㅅㄱ) are also read as the "
+                          "initials of a word's syllables (사과); ㅋㅋ still completes as typed")
+    read_layout: bool = Field(
+        True, description="Latin letters that spell Hangul on the 2-beolsik layout (dkssud) "
+                          "are also read as that Hangul (안녕), the context too")
+    read_typo: bool = Field(
+        True, description="a Hangul word with one key wrong, Shift missed or a neighbouring "
+                          "key hit (먹엇다, 먹었자 for 먹었다), is also read as the word meant")
     state_cache_size: int = Field(
         5000, ge=0,
         description="model states kept per model (a neural state holds its next-token "
@@ -158,6 +169,13 @@ class Settings(BaseSettings):
         return {"beam_size": self.beam_size, "cache_size": self.state_cache_size,
                 "cache_bytes": self.state_cache_bytes, "max_context_chars": self.max_context_chars,
                 "ngram_cache_bytes": self.ngram_cache_bytes}
+
+    def readings(self, initials: bool | None = None, layout: bool | None = None,
+                 typo: bool | None = None) -> Readings:
+        """The readings a completion tries: a request's choice, else these settings'."""
+        return Readings(initials=self.read_initials if initials is None else initials,
+                        layout=self.read_layout if layout is None else layout,
+                        typo=self.read_typo if typo is None else typo)
 
     def token_limits(self) -> TokenLimits:
         """The most pieces each part of a request may hold (``models/limits.py``)."""

@@ -122,3 +122,82 @@ def screens(word: str) -> list[str]:
 def can_become(typed: str, word: str) -> bool:
     """True when ``word`` can still be reached by typing more keys after ``typed``."""
     return keys(word).startswith(keys(typed))
+
+
+# --- the keyboard: which Latin key types which jamo, and which keys are neighbours ------
+# The standard 2-beolsik layout on a QWERTY keyboard; Shift gives the five tense
+# consonants and two vowels, and on any other key the same jamo as without it.
+_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+JAMO_OF_LATIN = dict(zip("qwertyuiopasdfghjklzxcvbnm",
+                         "ㅂㅈㄷㄱㅅㅛㅕㅑㅐㅔㅁㄴㅇㄹㅎㅗㅓㅏㅣㅋㅌㅊㅍㅠㅜㅡ", strict=True))
+JAMO_OF_LATIN |= {c.upper(): j for c, j in JAMO_OF_LATIN.items()}
+JAMO_OF_LATIN |= dict(zip("QWERTOP", "ㅃㅉㄸㄲㅆㅒㅖ", strict=True))
+LATIN_OF_JAMO = {j: c for c, j in JAMO_OF_LATIN.items() if c.islower() or c in "QWERTOP"}
+
+
+def latin_keys(text: str) -> str | None:
+    """The jamo keys that Latin letters typed in English mode stand for (``dkssud`` →
+    ㅇㅏㄴㄴㅕㅇ, ``ajrdjTek`` → ㅁㅓㄱㅇㅓㅆㄷㅏ), or None when ``text`` is not letters alone
+    or would not compose as Hangul: a vowel with no consonant before it (``movie`` gives
+    ㅡㅐ…), which no 2-beolsik typist produces, or no syllable at all."""
+    if not text or not all(c in JAMO_OF_LATIN for c in text):
+        return None
+    ks = "".join(JAMO_OF_LATIN[c] for c in text)
+    shown = compose(ks)
+    if any(c in VOWELS for c in shown) or not any(is_syllable(c) for c in shown):
+        return None
+    return ks
+
+
+def from_latin(text: str) -> str | None:
+    """``text`` as it would have appeared with the keyboard in Korean mode (``dkssud
+    qksrkdnj`` → ``안녕 반가워``): every run of ASCII letters composed from its 2-beolsik
+    keys, everything else kept. None when a run does not compose as Hangul (see
+    ``latin_keys``), when there is no letter, or when the text holds Hangul already."""
+    out: list[str] = []
+    run = ""
+    for ch in text + " ":
+        if ch in JAMO_OF_LATIN:
+            run += ch
+            continue
+        if run:
+            ks = latin_keys(run)
+            if ks is None:
+                return None
+            out.append(compose(ks))
+            run = ""
+        if is_syllable(ch) or ch in JUNG or ch in CHO:
+            return None
+        out.append(ch)
+    converted = "".join(out)[:-1]
+    return converted if converted != text else None
+
+
+def neighbours(jamo: str) -> str:
+    """The jamo a finger meant for ``jamo`` may type instead, and the other way round: its
+    own key with Shift or without (ㅅ, ㅆ), and the keys next to it on a staggered QWERTY
+    keyboard (left, right, the two above and the two below), with Shift or without."""
+    latin = LATIN_OF_JAMO.get(jamo)
+    if latin is None:
+        return ""
+    latin = latin.lower()
+    r = next(i for i, row in enumerate(_ROWS) if latin in row)
+    c = _ROWS[r].index(latin)
+    out = [j for j in (JAMO_OF_LATIN[latin], JAMO_OF_LATIN[latin.upper()]) if j != jamo]
+    for dr, dc in ((0, -1), (0, 1), (-1, 0), (-1, 1), (1, -1), (1, 0)):
+        if 0 <= r + dr < len(_ROWS) and 0 <= c + dc < len(_ROWS[r + dr]):
+            key = _ROWS[r + dr][c + dc]
+            out.append(JAMO_OF_LATIN[key])
+            if JAMO_OF_LATIN[key.upper()] != JAMO_OF_LATIN[key]:
+                out.append(JAMO_OF_LATIN[key.upper()])
+    return "".join(out)
+
+
+def initials(text: str) -> str:
+    """The initial consonants of the leading run of syllables of ``text`` (사과를 → ㅅㄱㄹ)."""
+    out = []
+    for ch in text:
+        if not is_syllable(ch):
+            break
+        out.append(CHO[(ord(ch) - _SYLLABLE_BASE) // 588])
+    return "".join(out)

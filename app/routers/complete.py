@@ -10,10 +10,13 @@ from app.deps import ServiceDep, SettingsDep
 from app.routers.common import in_range, log_prob, refuse_if_over, timed
 from app.schemas import (
     COMPLETE_EXAMPLES,
+    INITIALS_DOC,
     K_DEFAULT,
+    LAYOUT_DOC,
     MAX_WORDS_DEFAULT,
     MODEL_RESPONSES,
     TEXT_DOC,
+    TYPO_DOC,
     CompleteRequest,
     CompleteResponse,
     CompletionItem,
@@ -23,6 +26,7 @@ from app.settings import Settings
 from models.batching import Search
 from models.completion import CompletionEngine, split_text
 from models.limits import TokenLimits, TooManyTokens, completion_admitted
+from models.readings import Readings
 
 router = APIRouter(tags=["completion"])
 
@@ -34,34 +38,44 @@ completion replaces it; Hangul is matched by keystroke, so `재미` and the half
 both find `재미있게`. `probability` is P(word followed by a word boundary | text);
 `log_prob` is its natural log (ln). Long texts are fine: only the end of the context is read.
 `model` names the model that answered (the n-gram answers when the recurrent model fails or
-is late). `Server-Timing` carries the model time."""
+is late). `Server-Timing` carries the model time.
+
+What is typed is also read the ways Korean is often typed, each completion saying how it
+matched (`match`): initial consonants (`ㅅㄱ` → `사과`, while `ㅋㅋ` still finds `ㅋㅋㅋ`), Latin
+letters typed in English mode (`dkssud` → `안녕`, the context too: then each completion's
+`context` holds it in Hangul), one key wrong (`먹엇다` → `먹었다`: Shift missed, or the key next
+to it hit). The probability of a completion of another reading is discounted by a penalty
+(how likely such a mistake is), so what was typed exactly stays first when it is likely;
+`initials`, `layout` and `typo` turn each off (defaults: the AUTOCOMPLETE_READ_* settings)."""
 
 
 def _complete(engine: CompletionEngine, text: str, k: int, max_words: int,
-              limits: TokenLimits) -> Search | list | TooManyTokens:
+              limits: TokenLimits, readings: Readings) -> Search | list | TooManyTokens:
     try:
         if not completion_admitted(engine, text, limits):
             return []  # a word longer than any the model completes: no search, no cache
     except TooManyTokens as e:
         return e  # a refusal, not a model failure (no fallback): raised as a 422 below
-    return engine.search_complete(text, k=k, max_words=max_words)  # batched across requests
+    return engine.search_complete(text, k=k, max_words=max_words,  # batched across requests
+                                  readings=readings)
 
 
 async def _answer(service: ModelService, settings: Settings, response: Response, where: str,
                   text: str, k: int | None, max_words: int | None,
-                  cacheable: bool = False) -> CompleteResponse:
+                  cacheable: bool = False, readings: Readings | None = None) -> CompleteResponse:
     k = in_range((where, "k"), k, K_DEFAULT, settings.k_max)
     max_words = in_range((where, "max_words"), max_words, MAX_WORDS_DEFAULT,
                          settings.max_words_max)
     answer = await service.run("/complete", _complete, text, k, max_words,
-                               settings.token_limits())
+                               settings.token_limits(), readings or settings.readings())
     refuse_if_over(answer.value, {"context": (where, "text" if where == "body" else "q")})
     if cacheable:  # a fallback's answer is not the one to keep
         response.headers["Cache-Control"] = ("no-store" if answer.fallback else
                                              f"public, max-age={settings.cache_max_age}")
     return CompleteResponse(
         completions=[CompletionItem(text=c.text, probability=min(c.probability, 1.0),
-                                    log_prob=log_prob(c.log_prob)) for c in answer.value],
+                                    log_prob=log_prob(c.log_prob), match=c.match,
+                                    context=c.context) for c in answer.value],
         prefix=split_text(text)[1], model=answer.model,
         took_ms=timed(response, answer, settings))
 
@@ -71,7 +85,8 @@ async def _answer(service: ModelService, settings: Settings, response: Response,
 async def complete(body: Annotated[CompleteRequest, Body(openapi_examples=COMPLETE_EXAMPLES)],
                    service: ServiceDep, settings: SettingsDep,
                    response: Response) -> CompleteResponse:
-    return await _answer(service, settings, response, "body", body.text, body.k, body.max_words)
+    return await _answer(service, settings, response, "body", body.text, body.k, body.max_words,
+                         readings=settings.readings(body.initials, body.layout, body.typo))
 
 
 @router.get("/complete", response_model=CompleteResponse, responses=MODEL_RESPONSES,
@@ -84,5 +99,9 @@ async def complete_get(
                             examples=["영화 너무 재미", "this movie is "])] = "",
     k: Annotated[int | None, Query(ge=1, description=f"default {K_DEFAULT}")] = None,
     max_words: Annotated[int | None, Query(ge=1, description="default 1")] = None,
+    initials: Annotated[bool | None, Query(description=INITIALS_DOC)] = None,
+    layout: Annotated[bool | None, Query(description=LAYOUT_DOC)] = None,
+    typo: Annotated[bool | None, Query(description=TYPO_DOC)] = None,
 ) -> CompleteResponse:
-    return await _answer(service, settings, response, "query", q, k, max_words, cacheable=True)
+    return await _answer(service, settings, response, "query", q, k, max_words, cacheable=True,
+                         readings=settings.readings(initials, layout, typo))

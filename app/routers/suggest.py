@@ -21,7 +21,7 @@ from app.deps import ServiceDep, SettingsDep
 from app.errors import field_error
 from app.routers.common import at_most_chars
 from app.routers.complete import _answer
-from app.schemas import A_WORD, K_DEFAULT, MODEL_RESPONSES
+from app.schemas import A_WORD, INITIALS_DOC, K_DEFAULT, LAYOUT_DOC, MODEL_RESPONSES, TYPO_DOC
 from models.completion import split_text
 
 router = APIRouter(tags=["completion"])
@@ -36,7 +36,8 @@ space, the next word added), ready to replace the text of a search box:
 (linked from the demo page); typeahead.js or jQuery UI read the second element.
 
 The completions are those of GET /complete (`k`, `max_words`, the same fallback to the
-n-gram); `q` must hold a character that is not a space, and at most
+n-gram, the same readings: `ㅅㄱ` suggests `사과`, and `dkssud` `안녕`, the whole query in Hangul
+when it was typed in English mode); `q` must hold a character that is not a space, and at most
 AUTOCOMPLETE_MAX_TEXT_CHARS characters (10,000 by default)."""
 
 
@@ -72,15 +73,19 @@ async def suggest(
                             json_schema_extra={"pattern": A_WORD})],
     k: Annotated[int | None, Query(ge=1, description=f"default {K_DEFAULT}")] = None,
     max_words: Annotated[int | None, Query(ge=1, description="default 1")] = None,
+    initials: Annotated[bool | None, Query(description=INITIALS_DOC)] = None,
+    layout: Annotated[bool | None, Query(description=LAYOUT_DOC)] = None,
+    typo: Annotated[bool | None, Query(description=TYPO_DOC)] = None,
 ) -> tuple[str, list[str]]:
     at_most_chars(("query", "q"), q, settings.max_text_chars)
     if not re.search(A_WORD, q):
         raise field_error(("query", "q"), "q has nothing but spaces: type a word first",
                           "string_pattern_mismatch")
     reply = await _answer(service, settings, response, "query", q, k, max_words,
-                          cacheable=True)
-    context = split_text(q)[0]
-    return q, [context + c.text for c in reply.completions]
+                          cacheable=True, readings=settings.readings(initials, layout, typo))
+    context = split_text(q)[0]  # or as it was read (typed in English mode, read as Hangul)
+    return q, [(context if c.context is None else c.context) + c.text
+               for c in reply.completions]
 
 
 OPENSEARCH = """<?xml version="1.0" encoding="UTF-8"?>

@@ -5,8 +5,14 @@ const input = document.getElementById("q");
 const list = document.getElementById("suggestions");
 const statusLine = document.getElementById("status");
 const K = 5;
+// how a completion matched what was typed, when not key for key (models/readings.py)
+const MATCH = {
+  initials: ["초성", "initial consonants (ㅅㄱ → 사과)"],
+  layout: ["한/영", "typed in English mode (dkssud → 안녕)"],
+  typo: ["오타", "one wrong key (먹엇다 → 먹었다)"],
+};
 
-let items = [];        // [{text, probability}] shown now
+let items = [];        // [{text, probability, match, context}] shown now
 let prefix = "";       // the part of the text they replace
 let shownFor = "";     // the text they answer (typing on makes them stale until the next)
 let selected = 0;
@@ -62,6 +68,7 @@ function render() {
     const word = document.createElement("span");
     word.className = "word";
     word.textContent = c.text;
+    if (MATCH[c.match]) [word.dataset.match, word.title] = MATCH[c.match];  // a tag after it
     const bar = document.createElement("span");
     bar.className = "bar";
     const fill = document.createElement("span");
@@ -97,9 +104,12 @@ function accept(index) {
   const choice = items[index];
   if (!choice) return false;
   const before = typedText();
-  const replaced = typedPart(before, choice);
+  // a context read as Hangul (typed in English mode) replaces all that was typed
+  const replaced = choice.context == null ? typedPart(before, choice)
+    : before === shownFor ? before.length : -1;
   if (replaced < 0) return false;  // stale: the answer for what is typed now is on its way
-  const head = before.slice(0, before.length - replaced) + choice.text + " ";
+  const head = before.slice(0, before.length - replaced) + (choice.context ?? "") +
+    choice.text + " ";
   input.value = head + input.value.slice(before.length);
   input.setSelectionRange(head.length, head.length);
   items = [];

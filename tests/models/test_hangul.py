@@ -37,3 +37,41 @@ def test_can_become_follows_keystrokes():
     assert not hangul.can_become("먹", "머리")
     assert not hangul.can_become("가방", "가바다")
     assert hangul.can_become("mo", "movie") and not hangul.can_become("mv", "movie")
+
+
+def test_latin_letters_typed_in_english_mode_are_the_keys_of_hangul():
+    assert hangul.compose(hangul.latin_keys("dkssud")) == "안녕"
+    assert hangul.compose(hangul.latin_keys("ajrdjTek")) == "먹었다"  # Shift+t is ㅆ
+    assert hangul.compose(hangul.latin_keys("rkqkd")) == "가방"
+    assert hangul.compose(hangul.latin_keys("Rkqkd")) == "까방"
+    assert hangul.compose(hangul.latin_keys("DKSSUD")) == "안녕"  # Shift on a plain key
+    # no 2-beolsik typist types a vowel without a consonant first, nor no syllable at all
+    for english in ["movie", "I", "is", "good", "a", "zz", "rk1", "", "안녕"]:
+        assert hangul.latin_keys(english) is None, english
+
+
+def test_a_whole_text_in_english_mode_is_read_as_hangul():
+    assert hangul.from_latin("dkssud qksrkdnj ") == "안녕 반가워 "
+    assert hangul.from_latin("skdml gkgk!! 123 ") == "나의 하하!! 123 "
+    assert hangul.from_latin("I really liked") is None  # "I" is a lone vowel
+    assert hangul.from_latin("dkssud 영화 ") is None  # Hangul already: not the wrong mode
+    assert hangul.from_latin("123 !! ") is None  # no letters
+    assert hangul.from_latin("") is None
+
+
+def test_neighbours_are_the_keys_around_and_shift():
+    assert set(hangul.neighbours("ㅅ")) == set("ㅆㄱㄲㅛㄹㅎ")  # t: Shift, r, y, f, g
+    assert set(hangul.neighbours("ㅓ")) == set("ㅗㅏㅕㅑㅜㅡ")  # j: h, k, u, i, n, m
+    assert "ㅆ" in hangul.neighbours("ㄲ") and "ㄲ" in hangul.neighbours("ㅆ")
+    assert hangul.neighbours("a") == "" and hangul.neighbours("ㄳ") == ""
+    for jamo in hangul.LATIN_OF_JAMO:  # meant and hit are the same relation both ways
+        assert jamo not in hangul.neighbours(jamo)
+        for other in hangul.neighbours(jamo):
+            assert jamo in hangul.neighbours(other), (jamo, other)
+
+
+def test_initials_of_the_leading_syllables():
+    assert hangul.initials("사과를") == "ㅅㄱㄹ"
+    assert hangul.initials("영화ㅋㅋ") == "ㅇㅎ"
+    assert hangul.initials("ㅋㅋ") == "" and hangul.initials("movie") == ""
+    assert hangul.initials("까치") == "ㄲㅊ"

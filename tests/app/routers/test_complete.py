@@ -17,6 +17,8 @@ def check_contract(reply: dict, k: int, prefix: str) -> list[str]:
     assert isinstance(items, list) and len(items) <= k
     for item in items:
         assert isinstance(item["text"], str) and item["text"]
+        assert item["match"] in {"exact", "initials", "layout", "typo"}
+        assert item["context"] is None or isinstance(item["context"], str)
         assert math.isfinite(item["log_prob"]) and item["log_prob"] <= 0
         assert item["probability"] == pytest.approx(math.exp(item["log_prob"]))
     probs = [c["log_prob"] for c in items]
@@ -186,3 +188,84 @@ def test_took_ms_is_rounded_up_to_the_resolution_or_left_out(model_dir):
         r = c.post("/complete", json={"text": "나는 밥을 머"})
         assert r.json()["took_ms"] == 0
         assert r.headers["server-timing"] == 'model;desc="ngram"'
+
+
+# --- other readings of what is typed (models/readings.py) -------------------------------
+def matched(reply: dict) -> dict[str, str]:
+    return {c["text"]: c["match"] for c in reply["completions"]}
+
+
+def test_each_completion_says_how_it_matched(client):
+    initials = post(client, "ㅅㄱ", k=5)
+    check_contract(initials, 5, "ㅅㄱ")
+    assert "initials" in matched(initials).values()
+    assert all(hangul.initials(c["text"]).startswith("ㅅㄱ")
+               for c in initials["completions"] if c["match"] == "initials")
+    layout = post(client, "rkqkd", k=3)  # 가방, typed in English mode
+    assert check_contract(layout, 3, "rkqkd")[0] == "가방"
+    assert matched(layout)["가방"] == "layout"
+    typo = post(client, "나는 밥을 먹엇다", k=3)  # Shift missed on ㅆ
+    check_contract(typo, 3, "먹엇다")
+    assert matched(typo).get("먹었다") == "typo"
+    english = post(client, "I really liked the mo", k=3)
+    assert set(matched(english).values()) == {"exact"} and "movie" in matched(english)
+    assert matched(post(client, "ㅋㅋ", k=1)) == {"ㅋㅋㅋ": "exact"}  # consonants as typed
+
+
+def test_a_text_typed_in_english_mode_is_answered_in_hangul(client):
+    typed = "sksms qkqdmf ajrdjT"  # 나는 밥을 먹었 with the keyboard in English mode
+    reply = post(client, typed, k=3)
+    check_contract(reply, 3, "ajrdjT")
+    first = reply["completions"][0]
+    assert (first["text"], first["match"], first["context"]) == ("먹었다", "layout", "나는 밥을 ")
+    r = client.get("/suggest", params={"q": typed, "k": 3})
+    assert r.status_code == 200 and r.json()[1][0] == "나는 밥을 먹었다"
+    r = client.get("/suggest", params={"q": typed, "k": 3, "layout": "false"})
+    assert all(s.startswith("sksms qkqdmf ajrdjT") for s in r.json()[1])
+
+
+@pytest.mark.parametrize("text, field", [("ㅅㄱ", "initials"), ("rkqkd", "layout"),
+                                         ("나는 밥을 먹엇다", "typo")])
+def test_each_reading_is_switched_off_by_a_request_field(client, text, field):
+    on = post(client, text, k=5)
+    off = post(client, text, k=5, **{field: False})
+    assert field in matched(on).values()
+    assert set(matched(off).values()) <= {"exact"}
+    assert off == {**post(client, text, k=5, initials=False, layout=False, typo=False),
+                   "took_ms": off["took_ms"]}
+    got = client.get("/complete", params={"q": text, "k": 5, field: "false"}).json()
+    assert got["completions"] == off["completions"]
+
+
+def test_each_reading_is_switched_off_by_a_setting(model_dir):
+    from tests.app.conftest import serve
+
+    with serve(model_dir, read_initials=False, read_layout=False, read_typo=False) as c:
+        for text in ["ㅅㄱ", "rkqkd", "나는 밥을 먹엇다", "sksms qkqdmf ajrdjT"]:
+            reply = post(c, text, k=5)
+            assert all(x["match"] == "exact" and x["context"] is None
+                       for x in reply["completions"]), text
+        assert "initials" in matched(post(c, "ㅅㄱ", k=5, initials=True)).values()  # asked for
+
+
+@pytest.mark.parametrize("field", ["initials", "layout", "typo"])
+def test_a_reading_switch_must_be_a_boolean(client, field):
+    r = client.post("/complete", json={"text": "ㅅㄱ", field: "yes"})
+    assert r.status_code == 422 and field in r.text
+    r = client.get("/complete", params={"q": "ㅅㄱ", field: "maybe"})
+    assert r.status_code == 422 and field in r.text
+
+
+def test_readings_over_real_http(live_server):
+    import httpx
+
+    for text, word, how in [("ㅅㄱ", None, "initials"), ("rkqkd", "가방", "layout"),
+                            ("나는 밥을 먹엇다", "먹었다", "typo")]:
+        r = httpx.post(live_server.url + "/complete", json={"text": text, "k": 5}, timeout=30)
+        assert r.status_code == 200, r.text
+        got = matched(r.json())
+        assert how in got.values() and (word is None or got[word] == how), (text, got)
+    for run in ["ㅅㄱ" * 40, "ㄱ" * 95, "dkssud" * 16, "qwerty" * 16]:  # bounded work: answered
+        r = httpx.post(live_server.url + "/complete", json={"text": "오늘 " + run, "k": 20,
+                                                            "max_words": 3}, timeout=30)
+        assert r.status_code == 200 and len(r.json()["completions"]) <= 20
