@@ -183,17 +183,20 @@ class CompletionEngine:
 
     # --- completion ---------------------------------------------------------------
     def complete(self, text: str, k: int = 5, max_words: int = 1,
-                 use_cache: bool = True, readings: Readings | None = None
-                 ) -> list[Completion]:
+                 use_cache: bool = True, readings: Readings | None = None,
+                 adapt: Callable[..., Rows] | None = None) -> list[Completion]:
         """The ``k`` most likely words (phrases of up to ``max_words``) that complete ``text``,
         best first. A text that is empty or ends in whitespace asks for the next word.
         ``readings``: which other readings of the typed keys are tried
-        (``models/readings.py``; the engine's own by default)."""
+        (``models/readings.py``; the engine's own by default). ``adapt(rows, context ids,
+        each hypothesis's ids)`` may wrap the rows the search reads (a user's model mixed
+        in: ``models/personal.py``)."""
         return run_alone(self.lm, self.search_complete(text, k, max_words, use_cache,
-                                                       readings=readings))
+                                                       readings=readings, adapt=adapt))
 
     def search_complete(self, text: str, k: int = 5, max_words: int = 1,
-                        use_cache: bool = True, readings: Readings | None = None) -> Search:
+                        use_cache: bool = True, readings: Readings | None = None,
+                        adapt: Callable[..., Rows] | None = None) -> Search:
         """``complete`` as a search: it yields what it needs of the model (a feed, the
         next-token log-probabilities of its beam, the beam's next states) and returns the
         completions, so that one model thread can serve many at once
@@ -235,6 +238,8 @@ class CompletionEngine:
             if not live:
                 break
             rows = yield ("rows", [h.state for h in live])
+            if adapt is not None:  # no model call of its own: batching is unchanged
+                rows = adapt(rows, ctx, [h.ids for h in live])
             ends = rows.logmass(self._boundary)  # ln P(a word boundary next)
             chosen = []
             for pool in pools:
