@@ -14,10 +14,11 @@ from app import errors, openapi
 from app.lifecycle import lifespan
 from app.metrics import Metrics
 from app.middleware import LimitsMiddleware, MetricsMiddleware
-from app.routers import admin, complete, demo, ops, probability, suggest
+from app.routers import admin, complete, demo, ops, personal, probability, suggest
 from app.routers.demo import STATIC
 from app.service import ModelService
 from app.settings import Settings, get_settings
+from app.users import Limits, Users, open_store
 
 DESCRIPTION = """Word autocompletion, Korean first and English too: for every keystroke the
 next word or the rest of the word being typed, a half-typed Hangul syllable included
@@ -37,9 +38,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                          lifespan=lifespan, redoc_url=None)
     app.state.settings, app.state.metrics = settings, metrics
     app.state.service = ModelService(settings, metrics)
+    app.state.users = Users(open_store(settings.user_store, Limits(
+        settings.user_max_texts, settings.user_max_chars, settings.user_ttl_s),
+        settings.user_store_timeout_ms / 1000), settings.user_cache_users,
+        settings.user_cache_s, settings.user_store_retry_s)
     errors.install(app)
     openapi.install(app, settings)
-    routers = [complete.router, suggest.router, probability.router, ops.router, demo.router]
+    routers = [complete.router, suggest.router, probability.router, personal.router,
+               ops.router, demo.router]
     if settings.admin_token is not None:
         routers.append(admin.router)
     for router in routers:
@@ -52,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        retry_after_s=settings.retry_after_s, limited_paths=MODEL_PATHS)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
-                           allow_methods=["GET", "POST"],
+                           allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Content-Type", "Authorization"],
                            expose_headers=["Server-Timing", "Retry-After"])
     known = [getattr(r, "path", "") for r in [*app.routes, *(r for x in routers for r in x.routes)]]

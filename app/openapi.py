@@ -1,8 +1,8 @@
 """The OpenAPI document with the limits this instance enforces (they are settings, so the
 request models cannot carry them): the largest ``k`` and ``max_words``, the longest ``text``
-and ``next`` /probability scores and the longest ``q`` of /suggest, as ``maximum`` and
-``maxLength``. A client (or a fuzzer) that keeps to the document is never refused for a limit
-it could not see."""
+and ``next`` /probability scores, the longest ``q`` of /suggest and ``text`` of /learn, as
+``maximum`` and ``maxLength``. A client (or a fuzzer) that keeps to the document is never
+refused for a limit it could not see."""
 
 from __future__ import annotations
 
@@ -46,6 +46,9 @@ def advertise_limits(document: dict[str, Any], settings: Settings) -> dict[str, 
     for name, value in longest.items():
         if name in probability:
             _cap(probability[name], "string", "maxLength", value)
+    learn = components.get("LearnRequest", {}).get("properties", {})
+    if "text" in learn:
+        _cap(learn["text"], "string", "maxLength", settings.learn_max_chars)
     return document
 
 

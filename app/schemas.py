@@ -65,6 +65,14 @@ MATCH_DOC = ("how the completion matched what was typed: exact (the keys as type
              "key wrong: 먹엇다 → 먹었다). For all but exact, probability is that of the word "
              "times the reading's penalty (how likely such a mistake is), which ranks it")
 
+# A user id: letters, digits, '.', '_', '-', starting with a letter or digit, at most 64: it
+# goes into store keys and URLs as it is. Make it random (a UUID): it is all that stands
+# between a user's learned text and whoever knows the id (SECURITY.md).
+USER_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+USER_DOC = ("who is typing (letters, digits, . _ -, at most 64, a random id such as a UUID): "
+            "the answers are adapted to what this user taught through POST /learn. Absent, "
+            "or nothing learned, or the user store away: the answers of everyone")
+
 TOOK_MS_DOC = ("model time in milliseconds, rounded up to AUTOCOMPLETE_TIMING_RESOLUTION_MS "
                "(5 by default); 0 with AUTOCOMPLETE_EXPOSE_TIMING=false")
 
@@ -82,6 +90,7 @@ class CompleteRequest(BaseModel):
     initials: bool | None = Field(None, strict=True, description=INITIALS_DOC)
     layout: bool | None = Field(None, strict=True, description=LAYOUT_DOC)
     typo: bool | None = Field(None, strict=True, description=TYPO_DOC)
+    user: str | None = Field(None, strict=True, pattern=USER_ID, description=USER_DOC)
 
     _text_is_unicode = field_validator("text")(unicode_text)
 
@@ -199,6 +208,33 @@ class SentenceProbability(BaseModel):
     chars: int
     model: str
     took_ms: float = Field(description=TOOK_MS_DOC)
+
+
+class LearnRequest(BaseModel):
+    """POST /learn."""
+
+    user: str = Field(strict=True, pattern=USER_ID, description="the user who typed it "
+                      "(letters, digits, . _ -, at most 64: a random id such as a UUID)")
+    text: str = Field(strict=True, description="a sentence the user typed (at most "
+                      "AUTOCOMPLETE_LEARN_MAX_CHARS, 1,000 by default)",
+                      json_schema_extra={"pattern": A_WORD})
+
+    _text_is_unicode = field_validator("text")(unicode_text)
+
+    @field_validator("text")
+    @classmethod
+    def _has_a_word(cls, value: str) -> str:
+        if not re.search(A_WORD, value):
+            raise ValueError("text must contain at least one word")
+        return value
+
+
+LEARN_EXAMPLES: dict[str, dict[str, Any]] = {
+    "ko": {"summary": "Korean, informal", "value": {
+        "user": "3f2b8c1e-demo", "text": "마코토 소령 나오는 편이 제일 재밌음ㅋㅋ"}},
+    "en": {"summary": "English", "value": {"user": "3f2b8c1e-demo",
+                                           "text": "Motoko is the best major ever"}},
+}
 
 
 class ReloadRequest(BaseModel):

@@ -108,6 +108,30 @@ class Settings(BaseSettings):
                              "for the one scoring thread a model has beside the keystrokes' "
                              "batches; beyond, 503 with Retry-After")
 
+    # --- what users teach (POST /learn; app/users.py, models/personal.py) -----------
+    user_store: str = Field(
+        "memory", description="where learned text lives: memory (this process), "
+                              "sqlite:///PATH (the processes of one host) or "
+                              "redis://HOST:PORT/DB (every replica)")
+    user_ttl_s: float = Field(30 * 86400.0, gt=0,
+                              description="a learned sentence is forgotten this long after")
+    user_max_texts: int = Field(200, ge=1,
+                                description="sentences kept a user; the oldest go first")
+    user_max_chars: int = Field(10000, ge=1, description="characters kept a user, all "
+                                                         "sentences together; the oldest go first")
+    learn_max_chars: int = Field(1000, ge=1, description="longest text one /learn takes")
+    user_cache_users: int = Field(
+        500, ge=1, description="users whose texts and models a replica keeps in memory "
+                               "(the least recently used go first): at most about 350 KB "
+                               "each at USER_MAX_CHARS, per loaded model")
+    user_cache_s: float = Field(300.0, gt=0, description="a replica forgets a user idle "
+                                                         "this long (what it holds of them)")
+    user_store_timeout_ms: float = Field(
+        250.0, gt=0, description="a store call slower than this fails: anonymous answers")
+    user_store_retry_s: float = Field(
+        2.0, ge=0, description="after a failure the store is left alone this long "
+                               "(answers stay anonymous without waiting for it)")
+
     # --- the edge (python -m app and the image's entrypoint) ------------------------
     request_timeout_s: float = Field(
         10.0, gt=0, description="a request's headers and body must arrive within this, from "
@@ -134,6 +158,17 @@ class Settings(BaseSettings):
             if value.startswith("["):
                 return json.loads(value)
             return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("user_store")
+    @classmethod
+    def _store_url(cls, value: str) -> str:
+        """memory, sqlite:///PATH or a Redis URL; a wrong one is refused without being
+        echoed (a Redis URL may hold a password)."""
+        if value != "memory" and not value.startswith(("sqlite:///", "redis://", "rediss://",
+                                                       "unix://")):
+            raise ValueError("AUTOCOMPLETE_USER_STORE must be memory, sqlite:///PATH or "
+                             "redis://HOST:PORT/DB")
         return value
 
     @model_validator(mode="after")

@@ -18,7 +18,8 @@ import pytest
 yaml = pytest.importorskip("yaml", reason="pyyaml is needed to read the manifests")
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCKERFILES = [ROOT / "Dockerfile", ROOT / "deploy" / "nginx" / "Dockerfile"]
+DOCKERFILES = [ROOT / "Dockerfile", ROOT / "deploy" / "nginx" / "Dockerfile",
+               ROOT / "deploy" / "redis" / "Dockerfile"]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 NGINX_CONF = ROOT / "deploy" / "nginx" / "nginx.conf"
 ENTRYPOINT = ROOT / "deploy" / "docker-entrypoint.sh"
@@ -139,9 +140,21 @@ def test_compose_config_validates() -> None:
                          cwd=ROOT, env={**os.environ, "COMPOSE_PROJECT_NAME": "autocomplete"})
     assert run.returncode == 0, run.stderr
     config = json.loads(run.stdout)
-    assert set(config["services"]) == {"api", "nginx", "train"}
+    assert set(config["services"]) == {"api", "nginx", "train", "redis"}
     assert config["services"]["api"]["deploy"]["replicas"] >= 2
     assert "models" in config["volumes"]
+
+
+def test_compose_replicas_share_one_redis_that_keeps_its_data() -> None:
+    services = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))["services"]
+    api, redis = services["api"], services["redis"]
+    assert api["environment"]["AUTOCOMPLETE_USER_STORE"] == "redis://redis:6379/0"
+    # the replicas answer anonymously while Redis is away: they do not wait for its health
+    assert api["depends_on"]["redis"]["condition"] == "service_started"
+    assert "ports" not in redis and any(str(v).startswith("users:/data")
+                                        for v in redis["volumes"])
+    conf = (ROOT / "deploy" / "redis" / "redis.conf").read_text(encoding="utf-8")
+    assert re.search(r"^appendonly yes$", conf, re.M) and re.search(r"^dir /data$", conf, re.M)
 
 
 def test_nginx_conf() -> None:

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.deps import MetricsDep, ServiceDep, SettingsDep
+from app.routers.personal import UsersDep
 
 router = APIRouter(tags=["operations"])
 
@@ -32,13 +33,16 @@ async def health() -> dict[str, str]:
 
 @router.get("/ready", summary="Readiness: 200 once a model answers, 503 before",
             responses={503: {"description": "no model answers yet, or none can be loaded"}})
-async def ready(service: ServiceDep) -> JSONResponse:
+async def ready(service: ServiceDep, users: UsersDep) -> JSONResponse:
     """Which model serves, which is still loading, and why the service is degraded
-    (a model the directory lists could not be loaded) when it is."""
+    (a model the directory lists could not be loaded) when it is. ``user_store``: whether
+    the store of what users taught answers (while it does not, every answer is anonymous;
+    the service stays ready)."""
     snap = service.snapshot
     body = {"status": snap.state, "model": snap.serving,
             "models": [s.family for s in snap.slots], "loading": snap.pending,
-            "reason": snap.reason, "version": snap.version}
+            "reason": snap.reason, "version": snap.version,
+            "user_store": await users.health()}
     return JSONResponse(body, status_code=200 if snap.serving else 503)
 
 

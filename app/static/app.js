@@ -21,6 +21,18 @@ let asked = 0;         // number of the latest request; older answers are droppe
 let inFlight = null;   // AbortController of the request in flight
 let acceptAfterComposition = false;
 
+// What the service learns of whoever types here (POST /learn) goes under a random id kept in
+// this browser; "forget me" deletes all of it (DELETE /users/<id>) and starts a new id.
+const USER_KEY = "autocomplete-user";
+function newUser() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));  // also where randomUUID is not
+  return "demo-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+function keep(id) { try { localStorage.setItem(USER_KEY, id); } catch (e) { /* private */ } }
+let user = (() => { try { return localStorage.getItem(USER_KEY); } catch (e) { return null; } })()
+  || newUser();
+keep(user);
+
 function typedText() {
   // what is left of the caret: suggestions complete the word being typed there
   const caret = input.selectionEnd ?? input.value.length;
@@ -35,14 +47,16 @@ async function suggest() {
   try {
     const r = await fetch("/complete", {
       method: "POST", headers: {"Content-Type": "application/json"},
-      body: JSON.stringify({text, k: K}), signal: inFlight.signal,
+      body: JSON.stringify({text, k: K, user}), signal: inFlight.signal,
     });
     if (mine !== asked) return;
     if (!r.ok) { show([], "", text, `error ${r.status}`); return; }
     const reply = await r.json();
     if (mine !== asked) return;
+    const personal = (r.headers.get("Server-Timing") || "").includes('user;desc="personal"');
+    const who = personal ? " · 맞춤 personal" : "";
     show(reply.completions, reply.prefix, text,
-         `model ${reply.model} · ${reply.took_ms.toFixed(1)} ms`);
+         `model ${reply.model} · ${reply.took_ms.toFixed(1)} ms${who}`);
   } catch (e) {
     if (e.name !== "AbortError" && mine === asked) {
       show([], "", text, "the server does not answer");
@@ -119,6 +133,40 @@ function accept(index) {
   return true;
 }
 
+async function learn() {
+  // the sentence in the box, as typed and accepted, becomes part of what is known of `user`
+  const text = input.value.trim();
+  if (!text) return;
+  const r = await fetch("/learn", {
+    method: "POST", headers: {"Content-Type": "application/json"},
+    body: JSON.stringify({user, text}),
+  }).catch(() => null);
+  if (!r || !r.ok) {
+    statusLine.textContent = `not learned (${r ? "error " + r.status : "no answer"})`;
+    return;
+  }
+  input.value = "";
+  items = [];
+  render();
+  await suggest();
+  statusLine.textContent = "배웠어요 · learned: your words now rank higher here";
+}
+
+async function forget() {
+  const r = await fetch(`/users/${encodeURIComponent(user)}`, {method: "DELETE"})
+    .catch(() => null);
+  if (!r || !r.ok) {
+    statusLine.textContent = `not forgotten (${r ? "error " + r.status : "no answer"}): retry`;
+    return;
+  }
+  user = newUser();
+  keep(user);
+  await suggest();
+  statusLine.textContent = "잊었어요 · forgotten: everything learned here is deleted";
+}
+
+document.getElementById("learn").addEventListener("click", () => { learn(); input.focus(); });
+document.getElementById("forget").addEventListener("click", () => { forget(); input.focus(); });
 input.addEventListener("input", () => { chosen = null; suggest(); });
 // compositionupdate comes before the field shows the new syllable: ask once it does
 input.addEventListener("compositionupdate", () => setTimeout(suggest, 0));
@@ -136,6 +184,9 @@ input.addEventListener("keydown", (e) => {
     selected = (selected + (e.key === "ArrowDown" ? 1 : items.length - 1)) % items.length;
     chosen = items[selected].text;
     render();
+  } else if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && !composing) {
+    e.preventDefault();
+    learn();  // Ctrl+Enter: the sentence is done
   } else if (e.key === "Tab" || e.key === "Enter") {
     if (!items.length) return;
     e.preventDefault();

@@ -28,9 +28,9 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 SLOW_S = 10.0  # a model request takes milliseconds; this much is a hang
 # Every operation of the document; test_every_operation_is_fuzzed keeps the list whole.
 OPERATIONS = ["POST /complete", "GET /complete", "GET /suggest", "POST /probability",
-              "POST /admin/reload", "GET /health", "GET /ready", "GET /model", "GET /metrics",
-              "GET /noop"]
-TAKES_INPUT = OPERATIONS[:5]  # the others have no parameter to get wrong
+              "POST /admin/reload", "POST /learn", "DELETE /users/{user}", "GET /health",
+              "GET /ready", "GET /model", "GET /metrics", "GET /noop"]
+TAKES_INPUT = OPERATIONS[:7]  # the others have no parameter to get wrong
 
 
 @pytest.fixture
