@@ -203,10 +203,12 @@ class CompletionEngine:
         (``models/batching.py``).
 
         Besides the keys as typed, the partial word's other reading under ``readings``
-        (the engine's own by default) is searched in the same model calls with a beam of
-        its own (``models/readings.py``), and a context typed in Latin letters is read as
-        Hangul when that is more likely. The literal reading's words are those it would
-        find alone; another reading's word has ln P plus its penalty."""
+        (the engine's own by default) is searched with a beam of its own
+        (``models/readings.py``): initials and layout in the same model calls, a typo
+        after the literal search and only if its words could still show; a context typed
+        in Latin letters is read as Hangul when that is more likely. The literal reading's
+        words are those it would find alone; another reading's word has ln P plus its
+        penalty."""
         readings = self.readings if readings is None else readings
         context, partial = split_text(text)
         ctx, read_context = self.context_ids(context), None
@@ -227,11 +229,21 @@ class CompletionEngine:
                               alt.beam or self.beam_size,
                               [] if alt.kind == "typo" else [replace(root, reads=every)],
                               trunk=pools[0] if alt.kind == "typo" else None))
-        for _ in range(self.max_word_pieces * max_words + 1):
+        # A typo waits for the literal search: a word one key away shows only above its
+        # k-th word, penalty paid, so it is searched only when it can, branching off
+        # every literal hypothesis the search had (most keystrokes typed right end there).
+        later = pools.pop() if pools[-1].trunk is not None else None
+        for _ in range(2 * (self.max_word_pieces * max_words + 1)):
+            if later is not None and not pools[0].live:
+                if _kth(pools, k) < later.cost:
+                    pools.append(later)
+                later = None
+            elif later is not None:
+                pools[0].seen += [h for h in pools[0].live if not h.words]
             # a state two readings' hypotheses share (the same pieces) is read once
             row_of: dict[int, int] = {}
             live: list[_Hyp] = []
-            for h in (h for pool in pools for h in pool.live):
+            for h in (h for pool in pools for h in (*pool.live, *pool.branching())):
                 if id(h.state) not in row_of:
                     row_of[id(h.state)] = len(live)
                     live.append(h)
@@ -265,21 +277,21 @@ class CompletionEngine:
         cands: list[tuple[float, _Hyp, int, bool]] = []
         rests: dict[int, list[str]] = {}
         reads_of: dict[int, tuple[int, ...]] = {id(h): h.reads for h in pool.live}
-        if pool.trunk is not None:
+        for h in pool.branching():  # once, from every literal hypothesis of the first word
+            if len(h.word_ids) >= self.max_word_pieces:
+                continue
+            wk = pool.key(h.word)  # a prefix of typed: the wrong key is still ahead
+            reads = tuple(r for r, p in enumerate(pool.patterns) if p.startswith(wk))
+            if not reads:
+                continue
+            rest = rests[id(h)] = pool.rests(wk, reads)
+            reads_of[id(h)] = reads
             typed = pool.trunk.patterns[0]
-            for h in pool.trunk.live:
-                if h.words or len(h.word_ids) >= self.max_word_pieces:
-                    continue
-                wk = pool.key(h.word)  # a prefix of typed: the wrong key is still ahead
-                reads = tuple(r for r, p in enumerate(pool.patterns) if p.startswith(wk))
-                if not reads:
-                    continue
-                rest = rests[id(h)] = pool.rests(wk, reads)
-                reads_of[id(h)] = reads
-                allowed = np.setdiff1d(pool.allowed(rest, not h.started),
-                                       pool.index.allowed(typed[len(wk):], not h.started),
-                                       assume_unique=True)
-                cands += self._top(h, rows, row_of[id(h.state)], allowed, new_word=False)
+            allowed = np.setdiff1d(pool.allowed(rest, not h.started),
+                                   pool.index.allowed(typed[len(wk):], not h.started),
+                                   assume_unique=True)
+            cands += self._top(h, rows, row_of[id(h.state)], allowed, new_word=False)
+        pool.branched = True
         for h in pool.live:
             b = row_of[id(h.state)]
             first = not h.words

@@ -8,9 +8,11 @@ is another sequence (or pattern) of keys for it:
     layout     dkssud    Latin letters typed in English mode: the keys ㅇㅏㄴㄴㅕㅇ (안녕)
     typo       먹엇       one key wrong (Shift missed, or the key beside): ㅁㅓㄱㅇㅓㅆ (먹었)
 
-The completion engine searches the literal reading as it always did, and beside it, with
-a beam of its own, the one other reading a partial word has (they exclude each other:
-initials need consonants alone, layout Latin letters, a typo Hangul with a syllable). A
+The completion engine searches the literal reading as it always did, and with a beam of
+its own the one other reading a partial word has (they exclude each other: initials need
+consonants alone, layout Latin letters, a typo Hangul with a syllable): initials and
+layout beside it, a typo after it (branching off its hypotheses where a key differs), and
+only when the literal words leave room for a word one key away, penalty paid. A
 word of another reading is ranked by its probability times the reading's penalty
 (``Readings``), so that what was typed exactly stays first when it is likely: the
 probability of the word and of a mistake of that kind, which is what the engine reports.
@@ -175,7 +177,13 @@ class Pool:
     beam: int
     live: list = field(default_factory=list)
     trunk: Pool | None = None  # the literal reading, which this one branches off
+    seen: list = field(default_factory=list)  # a trunk's hypotheses of the first word
+    branched: bool = False
     finished: dict[str, float] = field(default_factory=dict)
+
+    def branching(self) -> list:
+        """The trunk's hypotheses this reading has yet to branch off (all, once)."""
+        return [] if self.trunk is None or self.branched else self.trunk.seen
 
     def rests(self, word_key: str, reads: tuple[int, ...]) -> list[str]:
         """The keys each pattern in ``reads`` still has to match after ``word_key``."""

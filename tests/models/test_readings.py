@@ -169,15 +169,19 @@ def count_needs(engine: CompletionEngine, text: str) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize("run", ["ㅅㄱ" * 12, "ㄱ" * 40, "dk" * 30, "dkssud" * 8, "qwerty" * 6,
-                                 "먹었다" * 10, "ㅋ" * 60])
+                                 "먹었다" * 10, "ㅋ" * 60, "먹엇다", "갸갸갸"])
 def test_a_long_run_of_consonants_or_latin_letters_stays_bounded(engine, run):
     """The rounds are those of the literal search (its pieces a word and words a phrase),
-    the states a round at most the two beams'."""
+    twice at most (a typo is searched after it), the states a round at most the two
+    beams' (and once, as a typo branches off, the literal hypotheses it had)."""
+    rounds = engine.max_word_pieces * 3 + 1
     for text in [run, "오늘 " + run, latin("나는 밥을 ") + run]:
         calls, widest = count_needs(engine, text)
-        rounds = engine.max_word_pieces * 3 + 1
-        assert calls <= 2 * rounds + 3, (text, calls)  # rows and advance a round, the context
-        assert widest <= 2 * engine.beam_size, (text, widest)
+        # rows and advance a round, the context's feed and its two scores (English mode)
+        assert calls <= 2 * 2 * rounds + 3, (text, calls)
+        assert widest <= engine.beam_size * (rounds + 1), (text, widest)
+        if getattr(alternative(run, EVERY, rounds), "kind", None) != "typo":
+            assert widest <= 2 * engine.beam_size, (text, widest)
 
 
 def test_batched_searches_with_readings_answer_as_alone(engine):
