@@ -8,7 +8,7 @@ import json
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from tqdm import tqdm
 from models.artifacts import ModelWriter, corpus_fingerprint, read_manifest
 from models.evaluation import bits_per_char
 from models.lm import LanguageModel
+from models.loading import recurrent_family
 from models.mixture import tune_weight
 from models.neural import NeuralConfig, NeuralLM, NeuralLMModule, save_neural
 from models.neural_training import NeuralTrainConfig, TokenStore, barrier, train_module, world
@@ -43,6 +44,41 @@ class TrainOptions:
     valid_lines: int = 5000  # validation BPC on at most this many lines
     tokenizer: Path | None = None  # reuse this SentencePiece model instead of training one
     progress: bool = True
+    holdout: int = 0  # every holdout-th line of the corpus is held out for validation (0: none)
+    source: Path | None = None  # the corpus ``corpus`` and ``valid`` were split from
+
+
+def hold_out(opts: TrainOptions) -> TrainOptions:
+    """Options that train on ``opts.corpus`` less every ``opts.holdout``-th line and validate
+    on those lines, as ``--valid`` would: a small corpus with no validation text of its own
+    can still stop its neural model at the best held-out BPC and tune the interpolation.
+
+    The two parts are written to ``.NAME.holdout/`` beside ``opts.out`` (by rank 0 under
+    torchrun); the manifest keeps the fingerprint of the corpus they came from."""
+    if opts.holdout < 2:
+        raise ValueError(f"holdout must be at least 2 (every n-th line), not {opts.holdout}")
+    folder = opts.out.parent / f".{opts.out.name}.holdout"
+    stem = Path(opts.corpus).stem
+    train, valid = folder / f"{stem}.train.txt", folder / f"{stem}.heldout.txt"
+    if world()[0] == 0:
+        folder.mkdir(parents=True, exist_ok=True)
+        parts: tuple[list[str], list[str]] = ([], [])
+        for i, line in enumerate(read_lines(opts.corpus)):
+            parts[(i + 1) % opts.holdout == 0].append(line)
+        if not parts[0] or not parts[1]:
+            raise ValueError(f"{opts.corpus}: too few lines to hold out every "
+                             f"{opts.holdout}th ({len(parts[0]) + len(parts[1])})")
+        for path, lines in zip((train, valid), parts, strict=True):
+            write_lines(path, lines)
+    barrier()
+    return replace(opts, corpus=train, valid=valid, source=opts.corpus)
+
+
+def write_lines(path: Path, lines: list[str]) -> None:
+    """UTF-8 lines to ``path``, replaced in one rename."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(f"{x}\n" for x in lines), encoding="utf-8")
+    tmp.replace(path)
 
 
 def count_corpus(path: Path) -> tuple[int, int]:
@@ -117,8 +153,11 @@ def train_ngram_directory(opts: TrainOptions) -> dict[str, Any]:
             valid = sample_lines(opts.valid, opts.valid_lines)
             figures = {"bpc": bits_per_char(ngram, tok, valid), "lines": len(valid),
                        "file": Path(opts.valid).name}
-        writer.manifest["corpus"] = corpus_fingerprint(opts.corpus) | {"lines": lines,
-                                                                       "chars": chars}
+        writer.manifest["corpus"] = corpus_fingerprint(opts.source or opts.corpus) | {
+            "lines": lines, "chars": chars}
+        if opts.source:  # trained on the rest: ``lines`` and ``chars`` are those trained on
+            writer.manifest["corpus"]["held_out"] = {"every": opts.holdout,
+                                                     "lines": count_corpus(opts.valid)[0]}
         writer.manifest["tokenizer"] = asdict(tconf) | {"file": "tokenizer.model",
                                                         "vocab_size": tok.vocab_size}
         writer.manifest["models"]["ngram"] = {
@@ -145,6 +184,32 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
                    f"{bpc:>10} {r['seconds']:>8.1f}s")
     return "\n".join(out)
 
+
+def validation_report(directory: Path) -> str:
+    """The validation BPC of each model of a directory as its manifest records it, the
+    interpolation's too, and which one the service serves (``recurrent_family``); empty
+    where the directory was trained without validation text."""
+    manifest = read_manifest(directory)
+    models, corpus = manifest["models"], manifest["corpus"]
+    ngram = models["ngram"]["validation"]
+    if not ngram:
+        return ""
+    rows = [("ngram", ngram["bpc"], "")]
+    for family, info in models.items():
+        if family != "ngram" and info.get("validation", {}).get("bpc") is not None:
+            rows.append((family, info["validation"]["bpc"], ""))
+            mix = info.get("interpolation")
+            if mix:
+                rows.append((f"{family}+ngram", mix["valid"]["mixture_bpc"],
+                             f"weight {mix['weight']:.2f}"))
+    served = recurrent_family(manifest) or "ngram"
+    held = corpus.get("held_out")
+    where = (f"every {held['every']}th line of {corpus['name']} held out, {held['lines']:,} "
+             f"lines" if held else f"{ngram['file']}, {ngram['lines']:,} lines")
+    out = [f"validation BPC ({where}):"]
+    out += [f"  {name:<12} {bpc:.4f}  {note:<12}{'  <- served' if name == served else ''}"
+            .rstrip() for name, bpc, note in rows]
+    return "\n".join(out)
 
 
 @dataclass
@@ -211,7 +276,9 @@ def train_neural_directory(opts: TrainOptions, nopts: NeuralOptions) -> dict[str
     ckdir.mkdir(parents=True, exist_ok=True)
     corpus_sha = manifest["corpus"]["sha256"]
     lines = manifest["corpus"]["lines"]
-    train = _store(ckdir / "train", {"tokenizer": tok_sha, "corpus": corpus_sha},
+    held_out = manifest["corpus"].get("held_out")  # another split is another training text
+    train = _store(ckdir / "train", {"tokenizer": tok_sha, "corpus": corpus_sha} | (
+        {"held_out": held_out} if held_out else {}),
                    lambda: encode_corpus(tok, opts.corpus, lines, opts.progress))
     valid, valid_chars = None, 0
     if opts.valid:

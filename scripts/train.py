@@ -1,7 +1,7 @@
 """Train a model directory from a text corpus (one sentence per line): the tokenizer
 and the n-gram model, published at once, then a neural model added to it.
 
-    python scripts/train.py --corpus data/sample_corpus.txt --out models-data/default
+    python scripts/train.py --corpus data/sample_corpus.txt --holdout 20 --out models-data/default
     python scripts/train.py --corpus train.txt --valid valid.txt --out models-data/nsmc \
         --arch lstm --max-minutes 55
 """
@@ -9,6 +9,7 @@ and the n-gram model, published at once, then a neural model added to it.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -28,9 +29,11 @@ from models.neural_training import (  # noqa: E402
 from models.training import (  # noqa: E402
     NeuralOptions,
     TrainOptions,
+    hold_out,
     summary_table,
     train_neural_directory,
     train_ngram_directory,
+    validation_report,
 )
 
 
@@ -40,6 +43,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--out", type=Path, required=True, help="model directory to publish")
     ap.add_argument("--valid", type=Path, help="held-out text for validation BPC")
     ap.add_argument("--valid-lines", type=int, default=5000)
+    ap.add_argument("--holdout", type=int, default=0, metavar="N",
+                    help="without --valid: hold out every N-th line of --corpus for validation")
     g = ap.add_argument_group("tokenizer and n-gram")
     g.add_argument("--vocab-size", type=int, help="SentencePiece pieces (default: by corpus size)")
     g.add_argument("--tokenizer", type=Path, help="reuse this tokenizer.model (no training)")
@@ -80,6 +85,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         ap.error(f"--corpus {args.corpus}: no such file")
     if args.valid and not args.valid.is_file():
         ap.error(f"--valid {args.valid}: no such file")
+    if args.holdout and (args.valid or args.holdout < 2):
+        ap.error("--holdout N: every N-th line (N >= 2) is held out, and not with --valid")
     if args.order < 1:
         ap.error("--order must be at least 1")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -96,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     opts = TrainOptions(corpus=args.corpus, out=args.out, valid=args.valid,
                         vocab_size=args.vocab_size, order=args.order, prune=args.prune,
                         valid_lines=args.valid_lines, tokenizer=args.tokenizer,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, holdout=args.holdout)
+    if args.holdout:  # the corpus is split: the held-out part is the validation text
+        opts = hold_out(opts)
     rows = []
     reuse = False
     if args.resume:  # the n-gram stage is done when the directory is of this corpus
@@ -125,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(train_neural_directory(opts, nopts))
     if rank == 0:
         print(summary_table(rows))
+        print(validation_report(args.out) or "validation BPC: none (no --valid, no --holdout)")
+        if args.holdout:
+            shutil.rmtree(opts.corpus.parent, ignore_errors=True)
         print(f"published {args.out} -> {args.out.resolve()}" + (f" ({size} processes)"
                                                                   if size > 1 else ""))
     if size > 1:
