@@ -50,10 +50,11 @@ def users_of(file: str, groups: str, history: int, evaluate: int, count: int,
     return [[line for _, line in sorted(by_movie[m])][:history + evaluate] for m in chosen]
 
 
-def simulate(engine, users: list[list[str]], history: int, config: PersonalConfig,
+def simulate(engine, users: list[list[str]], history: int, configs: list[PersonalConfig],
              bench_dir: Path, ksr: bool = True) -> None:
-    """personal_eval.py's figures in process: next-word hit@1 and KSR keys with and without
-    the user's model, by the benchmark's own functions (autocomplete_eval.py)."""
+    """personal_eval.py's figures in process: next-word hit@1 and KSR keys without the user's
+    model and with it under each of ``configs``, by the benchmark's own functions
+    (autocomplete_eval.py)."""
     sys.path.insert(0, str(bench_dir))
     from autocomplete_eval import Hits, K, ksr_hangul_keystrokes
 
@@ -63,27 +64,28 @@ def simulate(engine, users: list[list[str]], history: int, config: PersonalConfi
         def complete(self, text: str) -> list[str]:
             return [c.text for c in engine.complete(text, k=K, adapt=self.adapt)]
 
-    typist, figures = Typist(), {}
-    for who in ("anonymous", "personal"):
+    typist, figures = Typist(), []
+    for config in [None, *configs]:
         hits, used, total = Hits(), 0, 0
         for reviews in users:
             model = PersonalModel(engine.tok.bos_id, engine.tok.eos_id, config,
                                   engine.tok.vocab_size)
             for j, text in enumerate(reviews[:history]):
                 model.add(str(j), engine.tok.encode(normalise(text)))
-            typist.adapt = adapter(model, engine.tok.starts_word) if who == "personal" \
-                else None
+            typist.adapt = adapter(model, engine.tok.starts_word) if config else None
             for ws in (r.split() for r in reviews[history:]):
                 for i, word in enumerate(ws):
                     hits.add(word, typist.complete(" ".join(ws[:i]) + (" " if i else "")))
                 if ksr:
                     u, t = ksr_hangul_keystrokes(typist, ws)
                     used, total = used + u, total + t
-        figures[who] = (hits.top1 / max(hits.n, 1), 1 - used / max(total, 1))
-        print(f"{who:10s} next-word hit@1 {100 * figures[who][0]:5.1f}%  "
-              f"KSR keys {100 * figures[who][1]:5.1f}%", flush=True)
-    (a1, ak), (p1, pk) = figures["anonymous"], figures["personal"]
-    print(f"ratio      hit@1 {p1 / max(a1, 1e-9):.3f}  KSR keys {pk / max(ak, 1e-9):.3f}")
+        hit1, keys = hits.top1 / max(hits.n, 1), 1 - used / max(total, 1)
+        figures.append((hit1, keys))
+        a1, ak = figures[0]
+        name = "anonymous" if config is None else f"{config.weights}"
+        print(f"{name:32s} next-word hit@1 {100 * hit1:5.2f}% (x{hit1 / max(a1, 1e-9):.3f})"
+              + (f"  KSR keys {100 * keys:5.2f}% (x{keys / max(ak, 1e-9):.3f})" if ksr else ""),
+              flush=True)
 
 
 def user_word_prob(model: PersonalModel, history: tuple[int, ...], word: list[int],
@@ -162,9 +164,9 @@ def main() -> None:
     ap.add_argument("--evaluate", type=int, default=5)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--orders", default="1,2,3,4,5,6")
-    ap.add_argument("--simulate", metavar="W0,W1,...", help="instead of tuning: the "
+    ap.add_argument("--simulate", metavar="W0,W1,...;...", help="instead of tuning: the "
                     "benchmark's figures in process with these weights (one per context "
-                    "length: the order is their count)")
+                    "length: the order is their count; several sets apart by ';')")
     ap.add_argument("--scores", type=Path, help="a .npy file that keeps the model's scores "
                     "of the scored reviews between runs with the same sample")
     ap.add_argument("--by-count", action="store_true", help="also the best weight of each "
@@ -187,10 +189,12 @@ def main() -> None:
             tune_hits(loaded.engine, users, args.history, order)
         return
     if args.simulate:
-        weights = tuple(float(w) for w in args.simulate.split(","))
-        simulate(loaded.engine, users, args.history,
-                 PersonalConfig(len(weights), weights, posterior=not args.per_piece),
-                 args.bench_dir, ksr=not args.no_ksr)
+        configs = []
+        for part in args.simulate.split(";"):
+            weights = tuple(float(w) for w in part.split(","))
+            configs.append(PersonalConfig(len(weights), weights, posterior=not args.per_piece))
+        simulate(loaded.engine, users, args.history, configs, args.bench_dir,
+                 ksr=not args.no_ksr)
         return
     histories = [[tok.encode(normalise(r)) for r in u[:args.history]] for u in users]
     targets = [[tok.encode(normalise(r)) + [tok.eos_id] for r in u[args.history:]] for u in users]
