@@ -8,11 +8,13 @@ its first two syllables and of all, its first two syllables in Latin keys after 
 or a Latin context, with one neighbouring key wrong), and, for what exact typing may
 lose, typed right (``clean``: its first two syllables, the typo's comparison), key by
 key as ``autocomplete_eval.py``'s KSR keys types it (every screen), and English words by
-their first two letters. Each text is completed once with every reading on
-at no penalty (20 completions); each penalty is then applied to those lists, as the
-engine ranks (ln P, plus the penalty for a word of another reading). Prints, for each
-reading and penalty, hit@1 / hit@3 of the words typed that way, and the screens of exact
-typing whose top 3 gained or lost the word being typed.
+their first two letters. Each text is completed once with every reading on at no
+penalty (20 completions) and once as typed (3); each penalty is then applied to those
+lists, as the engine ranks (ln P, plus the penalty for a word of another reading). The
+context's own reading (a context typed in English mode read as Hangul) is decided at no
+penalty here; the engine's uses the layout penalty. Prints, for each reading and
+penalty, hit@1 / hit@3 of the words typed that way, and the screens of exact typing
+whose top 3 gained or lost the word being typed.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ sys.path.insert(0, str(SHARED_BENCH))
 from models.evaluation import sample_sentences, typed_before  # noqa: E402
 from models.hangul import screens  # noqa: E402
 from models.loading import load_model  # noqa: E402
-from models.readings import Readings  # noqa: E402
+from models.readings import LITERAL, Readings  # noqa: E402
 from models.threads import limit_threads  # noqa: E402
 
 K = 3
@@ -68,8 +70,15 @@ def main() -> int:
     free = Readings(initials_cost=0.0, layout_cost=0.0, typo_cost=0.0)
 
     def offered(text: str) -> list[tuple[str, float, str]]:
-        return [(c.text, c.log_prob, c.match) for c in engine.complete(text, k=20,
-                                                                       readings=free)]
+        free_out = engine.complete(text, k=20, readings=free)
+        out = [(c.text, c.log_prob, c.match) for c in free_out]
+        if any(c.context is not None for c in free_out):
+            return out  # the context was read as Hangul: its literal words (Latin) hardly count
+        # the literal words on their own too: 20 words of another reading at no penalty
+        # could leave out the literal third
+        shown = {t for t, _, _ in out}
+        return out + [(c.text, c.log_prob, c.match) for c in engine.complete(
+            text, k=K, readings=LITERAL) if c.text not in shown]
 
     lines = [x for x in args.file.read_text(encoding="utf-8").split("\n") if x.strip()]
     sentences = sample_sentences(lines, args.sentences, args.seed)
