@@ -19,6 +19,7 @@ from app.routers.demo import STATIC
 from app.service import ModelService
 from app.settings import Settings, get_settings
 from app.users import Limits, Users, open_store
+from models.personal import PersonalConfig
 
 DESCRIPTION = """Word autocompletion, Korean first and English too: for every keystroke the
 next word or the rest of the word being typed, a half-typed Hangul syllable included
@@ -41,7 +42,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.users = Users(open_store(settings.user_store, Limits(
         settings.user_max_texts, settings.user_max_chars, settings.user_ttl_s),
         settings.user_store_timeout_ms / 1000), settings.user_cache_users,
-        settings.user_cache_s, settings.user_store_retry_s)
+        settings.user_cache_s, settings.user_store_retry_s,
+        PersonalConfig(len(w), tuple(w)) if (w := settings.personal_weights) else None)
     errors.install(app)
     openapi.install(app, settings)
     routers = [complete.router, suggest.router, probability.router, personal.router,

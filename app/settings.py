@@ -131,6 +131,10 @@ class Settings(BaseSettings):
     user_store_retry_s: float = Field(
         2.0, ge=0, description="after a failure the store is left alone this long "
                                "(answers stay anonymous without waiting for it)")
+    personal_weights: Annotated[list[float], NoDecode] = Field(
+        default_factory=list, description="the user model's weight for each length of the "
+                                          "context the user wrote (comma-separated, one per "
+                                          "order: 0.025,0.05,0.075,0.185); empty: the tuned ones")
 
     # --- the edge (python -m app and the image's entrypoint) ------------------------
     request_timeout_s: float = Field(
@@ -158,6 +162,15 @@ class Settings(BaseSettings):
             if value.startswith("["):
                 return json.loads(value)
             return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("personal_weights", mode="before")
+    @classmethod
+    def _split_weights(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [float(v) for v in value.split(",") if v.strip()]
+        if value and (len(value) > 4 or not all(0 <= w < 1 for w in value)):
+            raise ValueError("AUTOCOMPLETE_PERSONAL_WEIGHTS: one to four weights in [0, 1)")
         return value
 
     @field_validator("user_store")

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from models.completion import CompletionEngine
-from models.personal import Adapter, PersonalModels, adapter, normalise
+from models.personal import Adapter, PersonalConfig, PersonalModels, adapter, normalise
 
 log = logging.getLogger("app.users")
 
@@ -307,9 +307,10 @@ class Users:
     (anonymous answers) and is left alone for ``retry_s``."""
 
     def __init__(self, store: UserStore, max_users: int = 500, cache_s: float = 300.0,
-                 retry_s: float = 2.0):
+                 retry_s: float = 2.0, config: PersonalConfig | None = None):
         self.store, self.max_users, self.cache_s, self.retry_s = store, max_users, cache_s, \
             retry_s
+        self.config = config  # the user models' order and weights (None: models/personal.py's)
         self._lock = threading.Lock()
         self._texts: OrderedDict[str, tuple[UserText, float]] = OrderedDict()  # + last used
         self._models: weakref.WeakKeyDictionary[CompletionEngine, PersonalModels] = \
@@ -455,7 +456,8 @@ class Users:
             models = self._models.get(engine)
             if models is None:
                 models = self._models[engine] = PersonalModels(
-                    engine.tok, self.max_users, max_context_chars=engine.max_context_chars)
+                    engine.tok, self.max_users, self.config,
+                    max_context_chars=engine.max_context_chars)
         model = models.sync(text.user, text.rev, text.entries,
                             oldest=self.clock() - self.store.limits.ttl_s)
         return adapter(model, engine.tok.starts_word) if model is not None else None
