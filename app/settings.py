@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     max_words_max: int = Field(3, ge=1, description="longest phrase one request may ask for")
     deadline_ms: float = Field(
         500.0, gt=0, description="a recurrent answer later than this is given by the n-gram")
+    max_scoring: int = Field(
+        4, ge=1, description="whole texts (/probability without next) being scored or waiting "
+                             "for the one scoring thread a model has beside the keystrokes' "
+                             "batches; beyond, 503 with Retry-After")
     ngram_deadline_ms: float = Field(
         5000.0, gt=0, description="the n-gram's own deadline (as fallback or as the only "
                                   "model): past it the request is dropped and answered 503")
@@ -103,10 +107,6 @@ class Settings(BaseSettings):
                                "multiple of this, so the time of a cached answer is not told")
     expose_timing: bool = Field(
         True, description="false: took_ms is 0 and Server-Timing carries no duration")
-    max_scoring: int = Field(
-        4, ge=1, description="whole texts (/probability without next) being scored or waiting "
-                             "for the one scoring thread a model has beside the keystrokes' "
-                             "batches; beyond, 503 with Retry-After")
 
     # --- what users teach (POST /learn; app/users.py, models/personal.py) -----------
     user_store: str = Field(
