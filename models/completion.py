@@ -230,12 +230,15 @@ class CompletionEngine:
                               [] if alt.kind == "typo" else [replace(root, reads=every)],
                               trunk=pools[0] if alt.kind == "typo" else None))
         # A typo waits for the literal search: a word one key away shows only above its
-        # k-th word, penalty paid, so it is searched only when it can, branching off
-        # every literal hypothesis the search had (most keystrokes typed right end there).
+        # k-th word, penalty paid, and is less likely than the literal hypothesis it
+        # branches off, so it is searched only from those that leave it room (for most
+        # keystrokes typed right, none).
         later = pools.pop() if pools[-1].trunk is not None else None
         for _ in range(2 * (self.max_word_pieces * max_words + 1)):
             if later is not None and not pools[0].live:
-                if _kth(pools, k) < later.cost:
+                low = _kth(pools, k) - later.cost
+                pools[0].seen = [h for h in pools[0].seen if h.logp > low]
+                if pools[0].seen:
                     pools.append(later)
                 later = None
             elif later is not None:
