@@ -25,8 +25,10 @@ def test_a_held_rate_and_an_overload(model_dir, tmp_path):
     assert phase["server_cpu"] > 0 and 0 < phase["client_cpu"] < 2.0
     assert phase["target"] == (phase["latency_ms"]["p99"] <= load.TARGET_P99_MS)
 
-    out = tmp_path / "overload.json"  # one request at a time: the others are refused at once
-    assert load.main(["--model-dir", str(model_dir), "--file", str(SAMPLE), "--rates", "400",
+    # one request at a time: the others are refused at once. 100/s, not more: the client is
+    # one Python thread, and on a busy machine it falls behind (its timeouts, not the server's)
+    out = tmp_path / "overload.json"
+    assert load.main(["--model-dir", str(model_dir), "--file", str(SAMPLE), "--rates", "100",
                       "--seconds", "2", "--warmup", "0.5", "--set", "max_concurrency=1",
                       "--set", "beam_size=64", "--json", str(out)]) == 0
     phase = json.loads(out.read_text())["phases"][0]
