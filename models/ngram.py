@@ -17,13 +17,15 @@ Storage is a forward trie in flat numpy arrays, one level per order::
 
 so P(w | h) = probs[k][hw] + gammas[k-1][h] * P(w | h'), and the whole next-token
 distribution of a context costs one dense vector and a few sparse additions.
-The arrays are written as .npy files (loaded with ``allow_pickle=False``).
+The arrays are written as .npy files (loaded with ``allow_pickle=False``). They are
+estimated by ``models/ngram_builder.py`` (counting, discounting, pruning, this layout);
+this module only stores and queries them, and the service imports nothing else.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -43,25 +45,6 @@ class NgramConfig:
     prune: list[int] = field(default_factory=list)
 
 
-def _discounts(adjusted: np.ndarray) -> np.ndarray:
-    """Modified Kneser-Ney discounts D1, D2, D3+ from count-of-counts (Chen & Goodman)."""
-    n = [int(np.count_nonzero(adjusted == i)) for i in (1, 2, 3, 4)]
-    if min(n) == 0:  # too little data for the estimate: a sane fixed choice
-        return np.array([0.5, 1.0, 1.5])
-    y = n[0] / (n[0] + 2 * n[1])
-    d = np.array([1 - 2 * y * n[1] / n[0], 2 - 3 * y * n[2] / n[1], 3 - 4 * y * n[3] / n[2]])
-    return np.clip(d, [0.05, 0.1, 0.15], [0.95, 1.9, 2.85])
-
-
-def _stream(sentences: Iterable[Sequence[int]], bos: int, eos: int) -> tuple[np.ndarray, ...]:
-    """All sentences as one stream ``<s> ids </s> <s> ...`` and each token's position."""
-    chunks, positions = [], []
-    for ids in sentences:
-        chunks.append(np.asarray([bos, *ids, eos], dtype=np.int32))
-        positions.append(np.arange(len(ids) + 2, dtype=np.int32))
-    return np.concatenate(chunks), np.concatenate(positions)
-
-
 #: bytes of next-token rows an n-gram keeps (float64: 128 KB a row over 16K pieces, so 512 rows)
 ROW_CACHE_BYTES = 64 << 20
 
@@ -72,8 +55,11 @@ class NgramModel(LanguageModel):
     family = "ngram"
 
     def __init__(self, config: NgramConfig, vocab_size: int, bos_id: int, eos_id: int,
-                 arrays: dict[str, np.ndarray], cache_bytes: int = ROW_CACHE_BYTES):
+                 arrays: dict[str, np.ndarray], cache_bytes: int = ROW_CACHE_BYTES,
+                 counts: dict | None = None, discounts: dict | None = None):
         self.config, self.order = config, config.order
+        # what the build found, kept for the manifest: entries and (D1, D2, D3+) by order
+        self.counts, self.discounts = counts, discounts
         self.vocab_size, self.bos_id, self.eos_id = vocab_size, bos_id, eos_id
         self.unigram = np.array(arrays["unigram"], dtype=np.float64)  # not a np.memmap
         # plain ndarray views of the memory maps: the same pages, without np.memmap's
@@ -85,75 +71,6 @@ class NgramModel(LanguageModel):
         # whole rows by state, bounded in bytes: the same budget whatever the vocabulary
         self._cache: BoundedCache[State, np.ndarray] = BoundedCache(
             cache_bytes, size=lambda state, row: row.nbytes + 200)
-
-    # --- building -------------------------------------------------------------
-    @classmethod
-    def train(cls, sentences: Iterable[Sequence[int]], vocab_size: int, bos_id: int,
-              eos_id: int, config: NgramConfig | None = None) -> NgramModel:
-        """Count and estimate a model from token-id sentences (without <s> and </s>)."""
-        config = config or NgramConfig()
-        n, V = config.order, vocab_size
-        seq, pos = _stream(sentences, bos_id, eos_id)
-        # idx[k][t]: entry of the k-gram that ends at position t (-1 where none)
-        idx = {1: seq.astype(np.int64)}
-        ctx, word, suffix = {}, {}, {}
-        raw, at_bos = {1: np.bincount(seq[pos > 0], minlength=V)}, {}
-        for k in range(2, n + 1):
-            t = np.nonzero(pos >= k - 1)[0]
-            keys, inv = np.unique(idx[k - 1][t - 1] * V + seq[t], return_inverse=True)
-            ctx[k], word[k] = keys // V, (keys % V).astype(np.int32)
-            raw[k] = np.bincount(inv, minlength=len(keys))
-            suffix[k] = np.empty(len(keys), dtype=np.int64)
-            suffix[k][inv] = idx[k - 1][t]  # the k-gram ending at t has the (k-1)-gram there
-            at_bos[k] = np.zeros(len(keys), dtype=bool)
-            at_bos[k][inv[pos[t] == k - 1]] = True
-            idx[k] = np.full(len(seq), -1, dtype=np.int64)
-            idx[k][t] = inv
-            if k > 2:
-                del idx[k - 1]  # only the previous order is needed to extend
-        del idx, seq, pos
-        # adjusted counts: continuation counts below the top order, raw counts at <s>
-        adjusted = {n: raw[n]}
-        for k in range(1, n):
-            cont = np.bincount(suffix[k + 1], minlength=len(raw[k]))
-            if k == 1:
-                adjusted[1] = cont
-            else:
-                adjusted[k] = np.where(at_bos[k], raw[k], cont)
-        discounts = {k: _discounts(adjusted[k][adjusted[k] > 0]) for k in range(1, n + 1)}
-
-        def discounted(k: int) -> np.ndarray:
-            c, d = adjusted[k], discounts[k]
-            return np.where(c >= 3, c - d[2], np.where(c == 2, c - d[1], c - d[0])).clip(0)
-
-        # unigram: interpolated with the uniform distribution
-        total = adjusted[1].sum()
-        disc1 = np.where(adjusted[1] > 0, discounted(1), 0.0)
-        unigram = disc1 / total + (1 - disc1.sum() / total) / V
-        arrays: dict[str, np.ndarray] = {"unigram": unigram.astype(np.float32)}
-        keep = {1: np.ones(V, dtype=bool)}
-        for k in range(2, n + 1):
-            limit = config.prune[k - 1] if len(config.prune) >= k else 0
-            keep[k] = keep[k - 1][ctx[k]] & (raw[k] > limit)
-        for k in range(2, n + 1):
-            parents = len(keep[k - 1])
-            mass = discounted(k) / np.maximum(
-                np.bincount(ctx[k], weights=adjusted[k], minlength=parents)[ctx[k]], 1)
-            kept_mass = np.bincount(ctx[k][keep[k]], weights=mass[keep[k]], minlength=parents)
-            # gamma = 1 - kept mass: exactly normalised, pruned mass goes to the lower order
-            gammas = (1.0 - kept_mass)[keep[k - 1]]
-            new_index = np.cumsum(keep[k - 1]) - 1
-            children_ctx = new_index[ctx[k][keep[k]]]
-            arrays[f"gammas{k - 1}"] = gammas.astype(np.float32)
-            offsets = np.searchsorted(children_ctx, np.arange(len(gammas) + 1))
-            arrays[f"offsets{k - 1}"] = offsets.astype(
-                np.int32 if len(children_ctx) < 2**31 else np.int64)
-            arrays[f"words{k}"] = word[k][keep[k]].astype(np.uint16 if V <= 65535 else np.int32)
-            arrays[f"probs{k}"] = mass[keep[k]].astype(np.float32)
-        model = cls(config, V, bos_id, eos_id, arrays)
-        model.discounts = {k: d.tolist() for k, d in discounts.items()}
-        model.counts = {k: int(keep[k].sum()) for k in range(1, n + 1)}
-        return model
 
     # --- storage ----------------------------------------------------------------
     def save(self, directory: Path) -> list[Path]:
@@ -171,8 +88,7 @@ class NgramModel(LanguageModel):
             written.append(path)
         meta = {"config": asdict(self.config), "vocab_size": self.vocab_size,
                 "bos_id": self.bos_id, "eos_id": self.eos_id,
-                "counts": getattr(self, "counts", None),
-                "discounts": getattr(self, "discounts", None)}
+                "counts": self.counts, "discounts": self.discounts}
         (directory / "ngram.json").write_text(json.dumps(meta, indent=2))
         return [*written, directory / "ngram.json"]
 
@@ -187,10 +103,8 @@ class NgramModel(LanguageModel):
         # memory-mapped: loading is instant, pages come in as queries touch them
         arrays = {name: np.load(directory / f"{name}.npy", mmap_mode="r", allow_pickle=False)
                   for name in names}
-        model = cls(config, meta["vocab_size"], meta["bos_id"], meta["eos_id"], arrays,
-                    cache_bytes)
-        model.counts, model.discounts = meta.get("counts"), meta.get("discounts")
-        return model
+        return cls(config, meta["vocab_size"], meta["bos_id"], meta["eos_id"], arrays,
+                   cache_bytes, meta.get("counts"), meta.get("discounts"))
 
     def nbytes(self) -> int:
         """Memory held by the arrays."""

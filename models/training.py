@@ -22,6 +22,7 @@ from models.mixture import tune_weight
 from models.neural import NeuralConfig, NeuralLM, NeuralLMModule, save_neural
 from models.neural_training import NeuralTrainConfig, TokenStore, barrier, train_module, world
 from models.ngram import NgramConfig, NgramModel
+from models.ngram_builder import build_ngram
 from models.tokenizer import (
     Tokenizer,
     TokenizerConfig,
@@ -144,8 +145,8 @@ def train_ngram_directory(opts: TrainOptions) -> dict[str, Any]:
         t_tok = time.perf_counter() - t0
         nconf = NgramConfig(order=opts.order, prune=list(opts.prune))
         print(f"n-gram: order {nconf.order}, modified Kneser-Ney", flush=True)
-        ngram = NgramModel.train(encode_corpus(tok, opts.corpus, lines, opts.progress),
-                                 tok.vocab_size, tok.bos_id, tok.eos_id, nconf)
+        ngram = build_ngram(encode_corpus(tok, opts.corpus, lines, opts.progress),
+                            tok.vocab_size, tok.bos_id, tok.eos_id, nconf)
         ngram.save(writer.path("ngram"))
         t_ngram = time.perf_counter() - t0 - t_tok
         figures: dict[str, Any] = {}
