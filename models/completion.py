@@ -25,6 +25,7 @@ import numpy as np
 
 from models import hangul
 from models.batching import Search, run_alone
+from models.bpc import nats_to_bpc
 from models.caches import BoundedCache
 from models.lm import LanguageModel, Rows, State, TokenSet
 from models.readings import (
@@ -72,7 +73,7 @@ class TextScore:
     @property
     def bits_per_char(self) -> float:
         """−log2 P over the characters, the end of sentence counted as one."""
-        return -self.log_prob / math.log(2) / (self.chars + 1)
+        return nats_to_bpc(-self.log_prob, self.chars + 1)
 
     @property
     def perplexity(self) -> float:

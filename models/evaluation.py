@@ -6,7 +6,8 @@ prefix     the same with the first character of the word typed (words of 1 char 
 KSR        keystroke savings with 3 suggestions, typing character by character;
 KSR keys   the same in keyboard keys: Hangul jamo by jamo on 2-beolsik, the
            engine seeing each half-typed screen;
-BPC        −log2 P of each sentence as a whole (end included) over its characters + 1.
+BPC        −log2 P of each sentence as a whole (end included) over its characters + 1
+           (models/bpc.py); ``tune_weight`` picks the interpolation weight by it.
 """
 
 from __future__ import annotations
@@ -18,9 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from models.bpc import nats_to_bpc, sentence_chars, sentence_ids
 from models.completion import CompletionEngine
 from models.hangul import screens
 from models.lm import LanguageModel
+from models.mixture import interpolate
 from models.tokenizer import Tokenizer
 
 K = 3  # suggestions per request, as in the shared benchmark
@@ -117,9 +122,26 @@ def ksr_keys(suggest: Suggest, words: list[str]) -> tuple[int, int]:
 
 def bits_per_char(lm: LanguageModel, tok: Tokenizer, lines: list[str]) -> float:
     """Total −log2 P of each line as a whole sentence (end included), over its characters + 1."""
-    seqs = [[*ids, tok.eos_id] for ids in tok.encode_batch(lines)]
-    nats = -sum(float(lp.sum()) for lp in lm.token_logprobs_batch(seqs))
-    return nats / math.log(2) / sum(len(x) + 1 for x in lines)
+    nats = -sum(float(lp.sum()) for lp in lm.token_logprobs_batch(sentence_ids(tok, lines)))
+    return nats_to_bpc(nats, sentence_chars(lines))
+
+
+def tune_weight(neural: LanguageModel, ngram: LanguageModel, tok: Tokenizer,
+                lines: list[str]) -> tuple[float, dict[str, float]]:
+    """The λ that gives the lowest bits per character on ``lines``, and the BPC of the
+    neural model, the n-gram and the mixture there."""
+    seqs = sentence_ids(tok, lines)
+    na = np.concatenate(neural.token_logprobs_batch(seqs))
+    nb = np.concatenate(ngram.token_logprobs_batch(seqs))
+    # nats over (chars · ln 2), not nats_to_bpc's nats / ln 2 / chars: the figures
+    # manifests hold were computed in this order, and stay the same to the last digit
+    chars = sentence_chars(lines) * math.log(2)
+    grid = np.linspace(0.05, 1.0, 20)
+    bpc = [-interpolate(na, nb, w).sum() / chars for w in grid]
+    best = int(np.argmin(bpc))
+    return float(grid[best]), {"neural_bpc": float(-na.sum() / chars),
+                               "ngram_bpc": float(-nb.sum() / chars),
+                               "mixture_bpc": float(bpc[best])}
 
 
 def evaluate(engine: CompletionEngine, sentences: list[list[str]], bpc: bool = True,

@@ -5,7 +5,8 @@
 Linear interpolation of a recurrent model with a Kneser-Ney model is the classic
 way to combine their strengths (Mikolov et al., 2011: the n-gram remembers rare
 exact phrases, the recurrent model generalises); λ is tuned on the validation text
-and stored in the manifest. Both parts keep their own states, so the mixture speaks
+(``tune_weight`` in models/evaluation.py, at training time) and stored in the manifest.
+Both parts keep their own states, so the mixture speaks
 the LM protocol and the completion engine, scorer and state cache work unchanged.
 """
 
@@ -18,7 +19,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from models.lm import LanguageModel, Rows, State, TokenSet
-from models.tokenizer import Tokenizer
 
 
 def interpolate(a: np.ndarray, b: np.ndarray, weight: float,
@@ -156,19 +156,3 @@ class MixtureRows(Rows):
         ngram = np.array([row @ tokens.mask for row in self.ngram])
         with np.errstate(divide="ignore"):
             return np.log(self.weight * neural + (1.0 - self.weight) * ngram)
-
-
-def tune_weight(neural: LanguageModel, ngram: LanguageModel, tok: Tokenizer,
-                lines: list[str]) -> tuple[float, dict[str, float]]:
-    """The λ that gives the lowest bits per character on ``lines``, and the BPC of the
-    neural model, the n-gram and the mixture there."""
-    seqs = [[*ids, tok.eos_id] for ids in tok.encode_batch(lines)]
-    na = np.concatenate(neural.token_logprobs_batch(seqs))
-    nb = np.concatenate(ngram.token_logprobs_batch(seqs))
-    chars = sum(len(x) + 1 for x in lines) * math.log(2)
-    grid = np.linspace(0.05, 1.0, 20)
-    bpc = [-interpolate(na, nb, w).sum() / chars for w in grid]
-    best = int(np.argmin(bpc))
-    return float(grid[best]), {"neural_bpc": float(-na.sum() / chars),
-                               "ngram_bpc": float(-nb.sum() / chars),
-                               "mixture_bpc": float(bpc[best])}

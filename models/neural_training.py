@@ -34,6 +34,7 @@ import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from models.bpc import nats_to_bpc
 from models.neural import NeuralConfig, NeuralLMModule
 from models.threads import usable_cpus
 
@@ -175,7 +176,7 @@ def validation_bpc(module: NeuralLMModule, store: TokenStore, chars: int,
         x, y = collate(store, idx, module.cfg, 10**9)
         nats += float(batch_nll(module, x.to(device), y.to(device)))
     module.train()
-    return nats / math.log(2) / chars
+    return nats_to_bpc(nats, chars)
 
 
 def pick_device(name: str) -> torch.device:

@@ -15,10 +15,10 @@ from typing import Any
 from tqdm import tqdm
 
 from models.artifacts import ModelWriter, corpus_fingerprint, read_manifest
-from models.evaluation import bits_per_char
+from models.bpc import sentence_chars
+from models.evaluation import bits_per_char, tune_weight
 from models.lm import LanguageModel
 from models.loading import recurrent_family
-from models.mixture import tune_weight
 from models.neural import NeuralConfig, NeuralLM, NeuralLMModule, save_neural
 from models.neural_training import NeuralTrainConfig, TokenStore, barrier, train_module, world
 from models.ngram import NgramConfig, NgramModel
@@ -284,7 +284,7 @@ def train_neural_directory(opts: TrainOptions, nopts: NeuralOptions) -> dict[str
     valid, valid_chars = None, 0
     if opts.valid:
         vlines = sample_lines(opts.valid, opts.valid_lines)
-        valid_chars = sum(len(x) + 1 for x in vlines)
+        valid_chars = sentence_chars(vlines)
         valid = _store(ckdir / "valid", {"tokenizer": tok_sha, "valid": str(opts.valid),
                                          "lines": len(vlines)},
                        lambda: tok.encode_batch(vlines))

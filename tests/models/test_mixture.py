@@ -7,9 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from models.evaluation import bits_per_char
+from models.evaluation import bits_per_char, tune_weight
 from models.loading import load_model
 from models.mixture import MixtureLM, interpolate
+from models.ngram import NgramConfig
+from models.ngram_builder import build_ngram
 
 
 def _exact(w: float, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -72,3 +74,23 @@ def test_distribution_rows_are_kept_by_state_and_bounded(rnn_model_dir):
     np.testing.assert_array_equal(again, plain.logprobs([states[1], states[2], states[0]]))
     mix.logprobs(states[3:])
     assert len(mix._rows) == 3 and states[1] not in mix._rows  # least recently used went
+
+
+def test_the_tuned_weight_gives_the_lowest_bpc_counted_as_the_evaluator_counts(model_dir,
+                                                                              sample_corpus):
+    """tune_weight on two n-grams (a 4-gram as the "neural" part, a 2-gram): each figure
+    is the evaluator's BPC of that model, and no weight of the grid does better."""
+    loaded = load_model(model_dir, "ngram")
+    tok, four = loaded.engine.tok, loaded.engine.lm
+    lines = sample_corpus.read_text(encoding="utf-8").splitlines()
+    two = build_ngram(tok.encode_batch(lines[1::2]), tok.vocab_size, tok.bos_id, tok.eos_id,
+                      NgramConfig(order=2))
+    valid = lines[:300:3]
+    weight, figures = tune_weight(four, two, tok, valid)
+    assert figures["neural_bpc"] == pytest.approx(bits_per_char(four, tok, valid), rel=1e-12)
+    assert figures["ngram_bpc"] == pytest.approx(bits_per_char(two, tok, valid), rel=1e-12)
+    assert figures["mixture_bpc"] == pytest.approx(
+        bits_per_char(MixtureLM(four, two, weight), tok, valid), rel=1e-9)
+    for other in (0.05, 0.5, 1.0):
+        assert figures["mixture_bpc"] <= bits_per_char(MixtureLM(four, two, other), tok,
+                                                       valid) + 1e-12
