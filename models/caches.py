@@ -3,7 +3,9 @@
 An entry count bounds nothing by itself: a row of next-token log-probabilities over 16K
 pieces is 128 KB in float64, over 800 pieces 6 KB, and a state cache's key is a whole
 context of ids. ``BoundedCache`` is an LRU mapping whose keys and values are counted in
-bytes (``nbytes``), so a budget means the same for every model.
+bytes (``nbytes``), so a budget means the same for every model. It is the one LRU of the
+library: the n-gram's rows, the mixture's rows and the engine's states are all kept in one
+(``recall`` is a lookup that counts as a use).
 """
 
 from __future__ import annotations
@@ -41,12 +43,13 @@ def nbytes(obj: Any) -> int:
 
 class BoundedCache(Generic[K, V]):
     """Least recently used entries, bounded in bytes (``max_bytes``, counted with
-    ``size(key, value)``) and, optionally, in entries (``max_entries``). The part of
-    OrderedDict's interface the caches use: ``get``, ``[]``, ``move_to_end``, ``popitem``,
-    ``len``, ``in``, ``items``, ``clear``. Setting an item evicts the oldest until both
-    bounds hold; an item larger than the whole budget is not kept."""
+    ``size(key, value)``; None: no byte bound) and, optionally, in entries
+    (``max_entries``). The part of OrderedDict's interface the caches use: ``get``, ``[]``,
+    ``move_to_end``, ``popitem``, ``len``, ``in``, ``items``, ``clear``; and ``recall``.
+    Setting an item evicts the oldest until both bounds hold; an item larger than the
+    whole budget is not kept."""
 
-    def __init__(self, max_bytes: int, max_entries: int | None = None,
+    def __init__(self, max_bytes: int | None, max_entries: int | None = None,
                  size: Callable[[Any, Any], int] | None = None):
         self.max_bytes, self.max_entries = max_bytes, max_entries
         self.size = size or (lambda key, value: nbytes(key) + nbytes(value))
@@ -56,6 +59,14 @@ class BoundedCache(Generic[K, V]):
     def get(self, key: K, default: V | None = None) -> V | None:
         item = self._items.get(key)
         return default if item is None else item[0]
+
+    def recall(self, key: K) -> V | None:
+        """The value of ``key``, now the most recently used, or None where it is absent."""
+        item = self._items.get(key)
+        if item is None:
+            return None
+        self._items.move_to_end(key)
+        return item[0]
 
     def __getitem__(self, key: K) -> V:
         return self._items[key][0]
@@ -79,11 +90,12 @@ class BoundedCache(Generic[K, V]):
         if key in self._items:
             self.bytes -= self._items.pop(key)[1]
         size = self.size(key, value)
-        if size > self.max_bytes:
+        limit = self.max_bytes if self.max_bytes is not None else float("inf")
+        if size > limit:
             return
         self._items[key] = (value, size)
         self.bytes += size
-        while self.bytes > self.max_bytes or (
+        while self.bytes > limit or (
                 self.max_entries is not None and len(self._items) > self.max_entries):
             self.popitem(last=False)
 

@@ -123,7 +123,6 @@ class CompletionEngine:
         # log-probabilities: 64 KB with 16K pieces) as well as in entries
         self._cache: BoundedCache[tuple[int, ...], State] = BoundedCache(cache_bytes,
                                                                           cache_size)
-        self._cache_size = cache_size
         self.cache_hits = self.cache_misses = 0
         texts = tokenizer.piece_text
         self._boundary = TokenSet([i for i in range(tokenizer.vocab_size)
@@ -163,9 +162,8 @@ class CompletionEngine:
         if not use_cache:
             return (yield ("feed", [self.lm.start()], [ids]))[0]
         for n in range(len(ids), -1, -1):
-            state = self._cache.get(ids[:n])
+            state = self._cache.recall(ids[:n])
             if state is not None:
-                self._cache.move_to_end(ids[:n])
                 break
         else:
             n, state = 0, self.lm.start()
@@ -174,13 +172,9 @@ class CompletionEngine:
             return state
         self.cache_misses += 1
         state = (yield ("feed", [state], [ids[n:]]))[0]  # batched with other requests' runs
-        self._remember(ids, state)
+        self._cache[ids] = state
         return state
 
-    def _remember(self, ids: tuple[int, ...], state: State) -> None:
-        self._cache[ids] = state
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
 
     # --- completion ---------------------------------------------------------------
     def complete(self, text: str, k: int = 5, max_words: int = 1,
@@ -378,7 +372,7 @@ class CompletionEngine:
                     states[j] = done[keys[j]]
             if use_cache:
                 for key, s in done.items():
-                    self._remember(key, s)
+                    self._cache[key] = s
         out = []
         for (logp, h, token, new_word, reads), state in zip(chosen, states, strict=True):
             text = self.tok.piece_text[token] or ""

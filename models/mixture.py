@@ -13,11 +13,11 @@ the LM protocol and the completion engine, scorer and state cache work unchanged
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
 
+from models.caches import BoundedCache
 from models.lm import LanguageModel, Rows, State, TokenSet
 
 
@@ -54,7 +54,8 @@ class MixtureLM(LanguageModel):
         self.vocab_size, self.bos_id, self.eos_id = neural.vocab_size, neural.bos_id, \
             neural.eos_id
         self.cache_rows = cache_rows
-        self._rows: OrderedDict[State, np.ndarray] = OrderedDict()
+        self._rows: BoundedCache[State, np.ndarray] = BoundedCache(
+            None, cache_rows, size=lambda state, row: row.nbytes)
 
     def start(self) -> State:
         """Both parts after <s>."""
@@ -82,19 +83,14 @@ class MixtureLM(LanguageModel):
         a text (``token_logprobs``) stays in float64. The last ``cache_rows`` rows are
         kept by state: the next keystroke of a word searches from the same states (a
         quarter of the rows in typing NSMC sentences key by key)."""
-        rows: list[np.ndarray | None] = [self._rows.get(s) for s in states]
+        rows: list[np.ndarray | None] = [self._rows.recall(s) for s in states]
         todo = [j for j, row in enumerate(rows) if row is None]
-        for state, row in zip(states, rows, strict=True):
-            if row is not None:
-                self._rows.move_to_end(state)
         if todo:
             fresh = interpolate(self.neural.logprobs([states[j][0] for j in todo]),
                                 self.ngram.logprobs([states[j][1] for j in todo]),
                                 self.weight, np.float32)
             for j, row in zip(todo, fresh, strict=True):
                 rows[j] = self._rows[states[j]] = row.copy()  # not a view: frees ``fresh``
-                if len(self._rows) > self.cache_rows:
-                    self._rows.popitem(last=False)
         return np.stack(rows)
 
     def rows(self, states: Sequence[State]) -> MixtureRows:

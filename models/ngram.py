@@ -166,12 +166,10 @@ class NgramModel(LanguageModel):
         per state: the rows themselves, not copies."""
         out = []
         for state in states:
-            row = self._cache.get(state)
+            row = self._cache.recall(state)
             if row is None:
                 row = self._distribution(state)
                 self._cache[state] = row
-            else:
-                self._cache.move_to_end(state)
             out.append(row)
         return out
 

@@ -37,6 +37,21 @@ def test_replacing_a_key_counts_it_once_and_entries_can_bound_too():
     assert len(cache) == 0 and cache.bytes == 0
 
 
+def test_recall_is_a_use_and_entries_alone_can_bound():
+    """What the n-gram, the mixture and the engine look up with: a hit moves to the end
+    (the last to go), a miss is None; with no byte budget only ``max_entries`` evicts."""
+    cache = BoundedCache(None, max_entries=3, size=lambda key, value: value.nbytes)
+    for i in range(3):
+        cache[i] = np.zeros(10**5)  # 800 KB each: no byte budget to exceed
+    assert cache.recall(0) is cache[0] and cache.recall(9) is None
+    cache[3] = np.zeros(1)
+    assert list(cache) == [2, 0, 3] and cache.bytes == 2 * 800_000 + 8  # 1 was the oldest
+    assert cache.get(2) is not None and list(cache)[0] == 2  # get is not a use
+    empty = BoundedCache(None, max_entries=0)
+    empty["a"] = 1
+    assert len(empty) == 0
+
+
 @dataclass(frozen=True)
 class _State:
     hidden: object
