@@ -91,6 +91,13 @@ class ModelWriter:
     is verified against ``base``'s manifest as it is copied (ModelDirectoryError,
     naming the file, if it changed); publishing keeps those hashes for the files
     that were not written again instead of hashing them as new.
+
+    Used as a context manager, a version not published when the block is left (an
+    exception, an interrupt, a forgotten ``publish``) is abandoned::
+
+        with ModelWriter(out, base=published) as writer:
+            save_something(writer.path("lstm"))
+            writer.publish()
     """
 
     def __init__(self, out: Path, base: Path | None = None):
@@ -101,6 +108,7 @@ class ModelWriter:
         self.manifest: dict[str, Any] = {"format_version": FORMAT_VERSION, "models": {}}
         # carried file -> (its verified sha256, the copy's inode, size and mtime)
         self.carried: dict[str, tuple[str, tuple[int, int, int]]] = {}
+        self.published: Path | None = None  # the version, once published
         if base is not None:
             try:
                 old = read_manifest(base)
@@ -140,12 +148,20 @@ class ModelWriter:
             # a plain directory from elsewhere: keep it beside the versions
             os.rename(self.out, _versions_dir(self.out) / f"{stamp}-replaced")
         os.replace(link, self.out)
+        self.published = final
         _prune_versions(self.out)
         return final
 
     def abandon(self) -> None:
         """Remove the unpublished version."""
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> ModelWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.published is None:
+            self.abandon()
 
     def _sha256(self, path: Path) -> str:
         rel = str(path.relative_to(self.dir))

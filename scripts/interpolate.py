@@ -33,13 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     entry = interpolation(loaded.engine.lm, published, loaded.engine.tok,
                           sample_lines(args.valid, args.valid_lines), args.valid)
-    writer = ModelWriter(args.model, base=published)
-    try:
+    with ModelWriter(args.model, base=published) as writer:
         writer.manifest["models"][args.family]["interpolation"] = entry
         writer.publish()
-    except BaseException:
-        writer.abandon()
-        raise
     print(f"published {args.model} -> {args.model.resolve()}; serves "
           f"{recurrent_family(read_manifest(args.model))}")
     print(read_manifest(args.model)["models"][args.family]["interpolation"])

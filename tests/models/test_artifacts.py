@@ -78,6 +78,23 @@ def test_publish_replaces_the_previous_version_in_one_step(tmp_path):
     assert not [v for v in versions if v.name.startswith("tmp-")] and len(versions) <= 2
 
 
+def test_a_writer_as_a_context_abandons_any_version_it_did_not_publish(tmp_path):
+    out = tmp_path / "m"
+    first = _publish(out, "v1", ngram__probs2_npy=b"\x02" * 100)
+    with (pytest.raises(RuntimeError, match="halfway"),
+          ModelWriter(out, base=first) as w):
+        w.path("lstm/model.safetensors").write_bytes(b"half")
+        raise RuntimeError("halfway")
+    with ModelWriter(out) as w:
+        w.path("tokenizer.model").write_text("never published")
+    assert out.resolve() == first and not list((tmp_path / ".m.versions").glob("tmp-*"))
+    with ModelWriter(out, base=first) as w:
+        w.path("tokenizer.model").write_text("v2")
+        second = w.publish()
+    assert out.resolve() == second and (out / "tokenizer.model").read_text() == "v2"
+    verify_files(second, read_manifest(second), read_manifest(second)["files"])
+
+
 def test_a_failing_training_run_leaves_the_previous_model(sample_corpus, tmp_path, monkeypatch):
     out = tmp_path / "m"
     train_ngram_directory(TrainOptions(corpus=sample_corpus, out=out, order=2, progress=False))
