@@ -168,13 +168,20 @@ def adaptive_nll(out: nn.AdaptiveLogSoftmaxWithLoss, h: torch.Tensor,
     return total
 
 
+def weights_to_save(module: NeuralLMModule) -> dict[str, torch.Tensor]:
+    """The module's weights as stored (the model and training checkpoints): on the CPU,
+    contiguous, and without ``out.weight`` where it is tied to ``embed.weight`` (the same
+    storage, which safetensors refuses to write twice; loading ties it again)."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    if module.cfg.tie_weights:
+        tensors.pop("out.weight", None)
+    return tensors
+
+
 def save_neural(module: NeuralLMModule, directory: Path) -> list[Path]:
     """Write ``model.safetensors`` and ``config.json``; returns the files."""
     directory.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    if module.cfg.tie_weights and "out.weight" in tensors:
-        del tensors["out.weight"]  # the same storage as embed.weight
-    save_file(tensors, str(directory / "model.safetensors"))
+    save_file(weights_to_save(module), str(directory / "model.safetensors"))
     (directory / "config.json").write_text(json.dumps(asdict(module.cfg), indent=2))
     return [directory / "model.safetensors", directory / "config.json"]
 

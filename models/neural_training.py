@@ -35,7 +35,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from models.bpc import nats_to_bpc
-from models.neural import NeuralConfig, NeuralLMModule
+from models.neural import NeuralConfig, NeuralLMModule, weights_to_save
 from models.threads import usable_cpus
 
 PAD = 0  # <unk>: never a target in practice, and masked out anyway
@@ -189,10 +189,7 @@ def pick_device(name: str) -> torch.device:
 def save_checkpoint(path: Path, module: NeuralLMModule, opt: torch.optim.Optimizer,
                     progress: dict[str, Any]) -> None:
     """Weights, optimizer moments and progress in one file, replaced atomically."""
-    tensors = {f"model.{k}": v.detach().cpu().contiguous()
-               for k, v in module.state_dict().items()}
-    if module.cfg.tie_weights:
-        tensors.pop("model.out.weight", None)
+    tensors = {f"model.{k}": v for k, v in weights_to_save(module).items()}
     state = opt.state_dict()
     for pid, slots in state["state"].items():
         for name, value in slots.items():

@@ -121,6 +121,30 @@ def test_save_then_load_gives_identical_outputs(arch, tmp_path):
                                                                   "model.safetensors"]
 
 
+@pytest.mark.parametrize("tie", [True, False])
+def test_a_checkpoint_stores_tied_weights_once_and_ties_them_again(tie, tmp_path):
+    """The model files and the training checkpoints store weights alike: a tied output
+    layer is not written (it is the embedding), and loading ties it back."""
+    from safetensors.torch import load_file
+
+    from models.neural_training import load_checkpoint, save_checkpoint
+
+    module = tiny_module("gru", [], tie=tie)
+    opt = torch.optim.AdamW(module.parameters())
+    path = tmp_path / "checkpoint.safetensors"
+    save_checkpoint(path, module, opt, {"epoch": 1})
+    save_neural(module, tmp_path / "gru")
+    stored = load_file(str(path))
+    assert ("model.out.weight" in stored) is not tie
+    assert ("out.weight" in load_file(str(tmp_path / "gru" / "model.safetensors"))) is not tie
+    again, _, progress = load_checkpoint(path, torch.device("cpu"))
+    assert progress == {"epoch": 1}
+    assert (again.out.weight is again.embed.weight) is tie
+    ids = [3, 4, 5, 6]
+    np.testing.assert_array_equal(NeuralLM(again.eval()).token_logprobs(ids),
+                                  NeuralLM(module).token_logprobs(ids))
+
+
 def test_completion_over_the_recurrent_model(rnn_model_dir):
     m = load_model(rnn_model_dir, "lstm")
     assert m.family == "lstm"
