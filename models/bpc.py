@@ -2,7 +2,8 @@
 a whole sentence (its pieces, then the end of sentence) over its characters, the end
 counted as one more character::
 
-    lines ─ sentence_ids ─► each line's ids + [</s>] ─ a model's token_logprobs ─► ln P
+    lines ─ sentence_ids (one: sentence) ─► each line's ids + [</s>]
+          ─ a model's token_logprobs ─► ln P
     lines ─ sentence_chars ─► Σ (characters + 1)
     nats_to_bpc(−Σ ln P, Σ (characters + 1)) = −Σ ln P / ln 2 / Σ (characters + 1)
 
@@ -20,8 +21,13 @@ if TYPE_CHECKING:
     from models.tokenizer import Tokenizer
 
 
+def sentence(tok: Tokenizer, text: str) -> list[int]:
+    """The token ids of ``text`` followed by </s> (<s> is the models' start state)."""
+    return [*tok.encode(text), tok.eos_id]
+
+
 def sentence_ids(tok: Tokenizer, lines: list[str]) -> list[list[int]]:
-    """Each line's token ids followed by </s> (<s> is the models' start state)."""
+    """``sentence`` of each line, encoded in one batch."""
     return [[*ids, tok.eos_id] for ids in tok.encode_batch(lines)]
 
 

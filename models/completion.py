@@ -25,7 +25,7 @@ import numpy as np
 
 from models import hangul
 from models.batching import Search, run_alone
-from models.bpc import nats_to_bpc
+from models.bpc import nats_to_bpc, sentence
 from models.caches import BoundedCache
 from models.lm import LanguageModel, Rows, State, TokenSet
 from models.readings import (
@@ -406,7 +406,7 @@ class CompletionEngine:
 
     def score(self, text: str) -> TextScore:
         """ln P(text as a complete sentence, end included), with its per-token parts."""
-        ids = [*self.tok.encode(text), self.tok.eos_id] if text else [self.tok.eos_id]
+        ids = sentence(self.tok, text)
         parts = self.lm.token_logprobs(ids)
         pieces = [self.tok.id_to_piece(i) for i in ids]
         return TextScore(float(parts.sum()), [(p, float(v)) for p, v in zip(pieces, parts,
