@@ -175,7 +175,6 @@ class CompletionEngine:
         self._cache[ids] = state
         return state
 
-
     # --- completion ---------------------------------------------------------------
     def complete(self, text: str, k: int = 5, max_words: int = 1,
                  use_cache: bool = True, readings: Readings | None = None,

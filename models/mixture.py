@@ -6,8 +6,8 @@ Linear interpolation of a recurrent model with a Kneser-Ney model is the classic
 way to combine their strengths (Mikolov et al., 2011: the n-gram remembers rare
 exact phrases, the recurrent model generalises); λ is tuned on the validation text
 (``tune_weight`` in models/evaluation.py, at training time) and stored in the manifest.
-Both parts keep their own states, so the mixture speaks
-the LM protocol and the completion engine, scorer and state cache work unchanged.
+Both parts keep their own states, so the mixture speaks the LM protocol and the
+completion engine, scorer and state cache work unchanged.
 """
 
 from __future__ import annotations
