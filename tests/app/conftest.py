@@ -1,58 +1,14 @@
-"""Fixtures of the service tests: apps on the session's model directories, a real server."""
+"""Fixtures of the service tests: apps on the session's model directories, a real server
+(the helpers they use, and the tests import, are in helpers.py)."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
-from app.main import create_app
-from app.settings import Settings
-
-# Starlette asks for the httpx2 fork; plain httpx works and is what the project installs.
-warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-from fastapi.testclient import TestClient  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def make_settings(model_dir: Path, **overrides: Any) -> Settings:
-    """Settings on ``model_dir``; the environment cannot change what a test sets."""
-    return Settings(model_dir=model_dir, **overrides)
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = 120.0) -> Any:
-    """Poll ``condition`` until it is truthy; fail naming ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    pytest.fail(f"gave up waiting for {what}")
-
-
-@contextlib.contextmanager
-def serve(model_dir: Path, wait_recurrent: bool = True, **overrides: Any) -> Iterator[TestClient]:
-    """A TestClient on a new app (lifespan run: the n-gram loaded); with ``wait_recurrent``,
-    also wait until a recurrent model the directory lists is loaded or has failed."""
-    app = create_app(make_settings(model_dir, **overrides))
-    with TestClient(app, raise_server_exceptions=False) as client:
-        if wait_recurrent:
-            wait_for(lambda: app.state.service.snapshot.pending is None, "the recurrent model")
-        yield client
+from tests.app.helpers import Server, TestClient, run_server, serve
 
 
 @pytest.fixture
@@ -60,100 +16,6 @@ def client(model_dir: Path) -> Iterator[TestClient]:
     """The service on the n-gram sample model."""
     with serve(model_dir) as c:
         yield c
-
-
-def copy_version(model_dir: Path, dest: Path) -> Path:
-    """A private copy of the published version behind ``model_dir`` (safe to corrupt)."""
-    shutil.copytree(Path(model_dir).resolve(), dest)
-    return dest
-
-
-def point(link: Path, target: Path) -> None:
-    """Make the symlink ``link`` point to ``target`` in one rename (as ModelWriter publishes)."""
-    tmp = link.with_name(link.name + ".new")
-    tmp.unlink(missing_ok=True)
-    os.symlink(target, tmp)
-    os.replace(tmp, link)
-
-
-def family_file(directory: Path, family: str, suffix: str = "") -> Path:
-    """A file of ``family`` in a model directory (the first whose name ends in ``suffix``)."""
-    from models.artifacts import family_files, read_manifest
-
-    files = [f for f in family_files(read_manifest(directory), family)
-             if f != "tokenizer.model" and f.endswith(suffix)]
-    return Path(directory) / sorted(files)[0]
-
-
-def corrupt(path: Path) -> None:
-    """Change one byte of a file, keeping its size."""
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    path.write_bytes(bytes(data))
-
-
-# --- a real server ---------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """``uvicorn app.main:app`` as a subprocess; its output goes to a log file."""
-
-    def __init__(self, model_dir: Path, log: Path, main: bool = False, **env: str):
-        """``main``: run ``python -m app`` (host and port from the settings) instead."""
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        environ = {**os.environ, "AUTOCOMPLETE_MODEL_DIR": str(model_dir),
-                   "AUTOCOMPLETE_HOST": "127.0.0.1", "AUTOCOMPLETE_PORT": str(self.port), **env}
-        argv = ["-m", "app"] if main else [
-            "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(self.port),
-            "--log-level", "info"]
-        with open(log, "wb") as out:
-            self.proc = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=environ,
-                                         stdout=out, stderr=subprocess.STDOUT)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:]
-
-    def get(self, path: str) -> httpx.Response | None:
-        try:
-            return httpx.get(self.url + path, timeout=5)
-        except httpx.HTTPError:
-            return None
-
-    def wait_ready(self) -> None:
-        def ready() -> bool:
-            if self.proc.poll() is not None:
-                pytest.fail(f"the server exited ({self.proc.returncode}):\n{self.output()}")
-            r = self.get("/ready")
-            return r is not None and r.status_code == 200
-        wait_for(ready, f"the server to be ready; its log:\n{self.output()}")
-
-    def signal(self, sig: signal.Signals) -> None:
-        self.proc.send_signal(sig)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-@contextlib.contextmanager
-def run_server(model_dir: Path, log: Path, **env: str) -> Iterator[Server]:
-    server = Server(model_dir, log, **env)
-    try:
-        server.wait_ready()
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")

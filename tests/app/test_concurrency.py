@@ -7,7 +7,7 @@ import threading
 
 import httpx
 
-from tests.app.conftest import run_server, serve, wait_for
+from tests.app.helpers import holding, run_server, serve, wait_for
 
 TEXTS = ["나는 밥을 머", "영화 너무 재", "ㅋㅋ 진짜 웃", "오늘 ", "정말재미", "this movie is ",
          "I really liked the", "나는 밥을 먹었다 그리고 ", "재ㅁ", "ㅋㅋ", "so goo",
@@ -99,23 +99,10 @@ def test_texts_being_scored_do_not_hold_up_keystrokes_and_are_bounded(rnn_model_
     no more than ``max_scoring`` texts are scored or waiting at once: beyond, 503."""
     with serve(rnn_model_dir, max_scoring=2, deadline_ms=30000) as c:
         lstm = c.app.state.service.snapshot.recurrent.model.engine
-        entered, release = threading.Event(), threading.Event()
-        real = lstm.score
-
-        def held(*args, **kw):
-            entered.set()
-            release.wait(30)
-            return real(*args, **kw)
-
-        monkeypatch.setattr(lstm, "score", held)
-        replies: list[httpx.Response] = []
         texts = ["오늘 너무 힘들어 ㅠㅠ", "정말재밌었다"]
-        threads = [threading.Thread(target=lambda t=t: replies.append(
-            c.post("/probability", json={"text": t}))) for t in texts]
-        try:
-            for t in threads:
-                t.start()
-            assert entered.wait(30)  # one scoring, the other waiting for the thread
+        with holding(monkeypatch, lstm, "score", *[
+                lambda t=t: c.post("/probability", json={"text": t}) for t in texts]) as replies:
+            # one scoring, the other waiting for the thread
             wait_for(lambda: c.app.state.service._scoring == 2, "two texts in the scorer")
             for text in ("나는 밥을 머", "this movie is "):  # keystrokes go on meanwhile
                 r = c.post("/complete", json={"text": text, "k": 3})
@@ -125,10 +112,6 @@ def test_texts_being_scored_do_not_hold_up_keystrokes_and_are_bounded(rnn_model_
             assert "busy" in r.json()["detail"] and "2 texts" in r.json()["detail"]
             r = c.post("/probability", json={"text": "나는 밥을", "next": "먹었다"})
             assert r.status_code == 200  # next words are a search: not capped by it
-        finally:
-            release.set()
-            for t in threads:
-                t.join(30)
         assert [r.status_code for r in replies] == [200, 200]
         assert {r.json()["model"] for r in replies} == {"lstm"}
         wait_for(lambda: c.app.state.service._scoring == 0, "the scorer to be free")

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from models import hangul
-from tests.app.conftest import (
+from tests.app.helpers import (
     ROOT,
     Server,
     copy_version,

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.app.conftest import ROOT, Server, free_port, wait_for
+from tests.app.helpers import ROOT, Server, free_port, wait_for
 
 KOREAN = "나는 밥을 머"
 

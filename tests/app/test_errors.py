@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tests.app.conftest import serve
+from tests.app.helpers import holding, serve
 
 
 def test_500_has_no_stack_trace_and_no_path(client, model_dir, monkeypatch, caplog):
@@ -89,27 +89,12 @@ def test_every_error_body_is_clean(model_dir, tmp_path, monkeypatch):
         assert r.status_code == 403
         _clean(r, *secrets, str(tmp_path))
 
-        import threading
-
         engine = c.app.state.service.snapshot.ngram.model.engine
-        entered, release, real = threading.Event(), threading.Event(), engine.search_complete
-
-        def held(*args, **kw):
-            entered.set()
-            release.wait(30)
-            return real(*args, **kw)
-
-        monkeypatch.setattr(engine, "search_complete", held)
-        t = threading.Thread(target=lambda: c.post("/complete", json={"text": "오늘 "}))
-        t.start()
-        try:
-            assert entered.wait(30)
+        with holding(monkeypatch, engine, "search_complete",
+                     lambda: c.post("/complete", json={"text": "오늘 "})):
             r = c.post("/complete", json={"text": "오늘 "})
             assert r.status_code == 503 and r.headers["retry-after"]
             _clean(r, *secrets)
-        finally:
-            release.set()
-            t.join(30)
     with serve(tmp_path / "nowhere", admin_token=token) as c:  # no model: 503, 409
         for r in (c.post("/complete", json={"text": "오늘 "}), c.get("/model"),
                   c.post("/probability", json={"text": "오늘"})):

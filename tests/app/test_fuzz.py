@@ -21,7 +21,7 @@ from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
 
 from app.main import create_app
-from tests.app.conftest import ROOT, make_settings
+from tests.app.helpers import ROOT, make_settings
 
 TOKEN = "fuzz-token-0123456789abcdefghijklmn"  # 32+ characters
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))

@@ -11,7 +11,7 @@ import signal
 import httpx
 
 from models import hangul
-from tests.app.conftest import copy_version, corrupt, family_file, point, run_server, wait_for
+from tests.app.helpers import copy_version, corrupt, family_file, point, run_server, wait_for
 
 KOREAN = "나는 밥을 먹었다 ㅋㅋ 오늘 너무 힘들어"
 ENGLISH = "I really liked the movie"

@@ -4,9 +4,8 @@ max_concurrency (never an unbounded queue); CORS headers when origins are set.""
 from __future__ import annotations
 
 import json
-import threading
 
-from tests.app.conftest import serve
+from tests.app.helpers import holding, serve
 
 
 def test_a_body_over_the_limit_is_413_before_parsing(model_dir):
@@ -36,32 +35,16 @@ def test_a_chunked_body_over_the_limit_is_413(model_dir):
 def test_beyond_max_concurrency_is_503_at_once_with_retry_after(model_dir, monkeypatch):
     with serve(model_dir, max_concurrency=1, retry_after_s=2) as c:
         engine = c.app.state.service.snapshot.ngram.model.engine
-        entered, release = threading.Event(), threading.Event()
-        real = engine.search_complete
-
-        def held(*args, **kw):
-            entered.set()
-            release.wait(30)
-            return real(*args, **kw)
-
-        monkeypatch.setattr(engine, "search_complete", held)
-        first = {}
-        t = threading.Thread(target=lambda: first.setdefault(
-            "r", c.post("/complete", json={"text": "나는 밥을 머"})))
-        t.start()
-        try:
-            assert entered.wait(30)
+        with holding(monkeypatch, engine, "search_complete",
+                     lambda: c.post("/complete", json={"text": "나는 밥을 머"})) as first:
             r = c.post("/complete", json={"text": "오늘 너무 "})
             assert r.status_code == 503 and r.headers["retry-after"] == "2"
             r = c.post("/probability", json={"text": "오늘 너무 힘들어"})
             assert r.status_code == 503
             assert c.get("/health").status_code == 200  # operations are never refused
             assert c.get("/metrics").status_code == 200
-        finally:
-            release.set()
-            t.join(30)
-        assert first["r"].status_code == 200
-        assert "먹었다" in [x["text"] for x in first["r"].json()["completions"]]
+        assert first[0].status_code == 200
+        assert "먹었다" in [x["text"] for x in first[0].json()["completions"]]
         assert c.post("/complete", json={"text": "오늘 너무 "}).status_code == 200
         assert 'autocomplete_rejected_requests_total{reason="overloaded"} 2.0' in \
             c.get("/metrics").text

@@ -3,7 +3,7 @@ refusals every model endpoint may give, so that a client keeping to it is never 
 
 from __future__ import annotations
 
-from tests.app.conftest import serve
+from tests.app.helpers import serve
 
 
 def integer_branch(schema: dict) -> dict:

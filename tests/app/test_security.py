@@ -18,7 +18,7 @@ import pytest
 
 from app.routers import admin
 from app.routers.demo import STATIC
-from tests.app.conftest import serve
+from tests.app.helpers import serve
 
 TOKEN = "s3cret-token-0123456789abcdefghijkl"  # 32+ characters, as the settings demand
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -154,5 +154,10 @@ def test_admin_token_is_compared_in_constant_time(model_dir, monkeypatch):
         r = c.post("/admin/reload", headers=AUTH, json={"model_dir": "/etc"})
         assert r.status_code == 403  # authenticated, but another directory
     assert calls == [(b"nope", TOKEN.encode()), (TOKEN.encode(),) * 2, (TOKEN.encode(),) * 2]
-    source = Path(admin.__file__).read_text(encoding="utf-8")
-    assert "get_secret_value() ==" not in source and "== token" not in source
+    # compare_digest alone decides: no plain comparison (== token) refuses or admits beside it
+    with serve(model_dir, admin_token=TOKEN) as c:
+        monkeypatch.setattr(admin.hmac, "compare_digest", lambda a, b: False)
+        assert c.post("/admin/reload", headers=AUTH).status_code == 401
+        monkeypatch.setattr(admin.hmac, "compare_digest", lambda a, b: True)
+        assert c.post("/admin/reload", headers={"Authorization": "Bearer nope"}).status_code \
+            == 200

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from tests.app.conftest import copy_version, corrupt, family_file, serve
+from tests.app.helpers import copy_version, corrupt, family_file, serve, wait_for
 
 PATIENT = {"deadline_ms": 60_000}  # the deadline is not under test: never fall back
 
@@ -24,8 +24,6 @@ def test_the_recurrent_model_takes_over_once_loaded(rnn_model_dir):
         first = c.get("/ready")  # the n-gram answers from the start
         assert first.status_code == 200 and first.json()["model"] in ("ngram", "lstm")
         service = c.app.state.service
-        from tests.app.conftest import wait_for
-
         wait_for(lambda: service.snapshot.pending is None, "the lstm model")
         body = c.get("/ready").json()
         assert body == {**body, "status": "ready", "model": "lstm", "reason": None,

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from app.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def no_settings_in_the_environment(monkeypatch):
+    """Each test sees only the AUTOCOMPLETE_* variables it sets: the project's own image
+    sets AUTOCOMPLETE_MODEL_DIR, a developer's shell may set others."""
+    for name in list(os.environ):
+        if name.upper().startswith("AUTOCOMPLETE_"):
+            monkeypatch.delenv(name)
 
 
 def test_defaults():

@@ -13,7 +13,7 @@ import math
 import pytest
 
 from models import hangul
-from tests.app.conftest import serve
+from tests.app.helpers import serve
 
 CASES = {
     "nul": "나는\x00밥을 머",

@@ -106,7 +106,7 @@ def test_the_service_serves_the_mixture_where_it_measured_better(trained):
     from fastapi.testclient import TestClient
 
     from app.main import create_app
-    from tests.app.conftest import make_settings, wait_for
+    from tests.app.helpers import make_settings, wait_for
 
     out, _ = trained
     mix = read_manifest(out)["models"]["lstm"]["interpolation"]["valid"]

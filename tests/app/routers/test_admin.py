@@ -3,11 +3,9 @@ and the old model keeps serving, in-flight requests finish on the old model."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
-from tests.app.conftest import copy_version, corrupt, family_file, point, serve
+from tests.app.helpers import copy_version, corrupt, family_file, holding, point, serve
 
 TOKEN = "s3cret-token-0123456789abcdefghijkl"  # 32+ characters, as the settings demand
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -84,29 +82,15 @@ def test_in_flight_requests_finish_on_the_old_model(live_dir, tmp_path, monkeypa
     token = TOKEN
     with serve(live_dir, admin_token=token) as c:
         old = c.app.state.service.snapshot.ngram.model.engine
-        entered, release = threading.Event(), threading.Event()
-        real = old.search_complete
-
-        def held(*args, **kw):
-            entered.set()
-            release.wait(30)
-            return real(*args, **kw)
-
-        monkeypatch.setattr(old, "search_complete", held)
-        replies = {}
-        t = threading.Thread(target=lambda: replies.setdefault(
-            "old", c.post("/complete", json={"text": "나는 밥을 머", "k": 3})))
-        t.start()
-        assert entered.wait(30)
-        point(live_dir, copy_version(live_dir, tmp_path / "v2"))
-        r = c.post("/admin/reload", headers={"Authorization": f"Bearer {token}"})
-        assert r.status_code == 200
-        new = c.post("/complete", json={"text": "나는 밥을 머", "k": 3})  # the new model
-        assert new.status_code == 200
-        release.set()
-        t.join(30)
-        assert replies["old"].status_code == 200
-        assert replies["old"].json()["completions"] == new.json()["completions"]
+        with holding(monkeypatch, old, "search_complete", lambda: c.post(
+                "/complete", json={"text": "나는 밥을 머", "k": 3})) as replies:
+            point(live_dir, copy_version(live_dir, tmp_path / "v2"))
+            r = c.post("/admin/reload", headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 200
+            new = c.post("/complete", json={"text": "나는 밥을 머", "k": 3})  # the new model
+            assert new.status_code == 200
+        assert replies[0].status_code == 200
+        assert replies[0].json()["completions"] == new.json()["completions"]
         assert c.app.state.service.snapshot.ngram.model.engine is not old
 
 
@@ -138,29 +122,13 @@ def test_a_reload_while_one_runs_is_409_at_once(live_dir, monkeypatch):
     """The second reload is not queued behind the first (which holds the load lock for as
     long as verifying and loading take): 409 with Retry-After, and the first completes."""
     with serve(live_dir, admin_token=TOKEN) as c:
-        service = c.app.state.service
-        entered, release, real = threading.Event(), threading.Event(), service.reload
-
-        def slow():
-            entered.set()
-            release.wait(30)
-            return real()
-
-        monkeypatch.setattr(service, "reload", slow)
-        first = {}
-        t = threading.Thread(target=lambda: first.setdefault(
-            "r", c.post("/admin/reload", headers=AUTH)))
-        t.start()
-        try:
-            assert entered.wait(30)
+        with holding(monkeypatch, c.app.state.service, "reload",
+                     lambda: c.post("/admin/reload", headers=AUTH)) as first:
             r = c.post("/admin/reload", headers=AUTH)
             assert r.status_code == 409 and r.headers["retry-after"]
             assert "already running" in r.json()["detail"]
             assert c.post("/complete", json={"text": "나는 밥을 머"}).status_code == 200
-        finally:
-            release.set()
-            t.join(30)
-        assert first["r"].status_code == 200
+        assert first[0].status_code == 200
         assert c.post("/admin/reload", headers=AUTH).status_code == 200  # free again
 
 

@@ -8,6 +8,7 @@ import math
 import pytest
 
 from models import hangul
+from tests.app.helpers import serve
 
 
 def check_contract(reply: dict, k: int, prefix: str) -> list[str]:
@@ -129,8 +130,6 @@ def test_invalid_json_is_422(client, raw):
 
 
 def test_limits_come_from_settings(model_dir):
-    from tests.app.conftest import serve
-
     with serve(model_dir, k_max=3, max_words_max=1) as c:
         assert c.post("/complete", json={"text": "오늘", "k": 4}).status_code == 422
         reply = c.post("/complete", json={"text": "오늘 "}).json()  # the default k is capped
@@ -156,8 +155,6 @@ def test_a_context_over_its_token_limit_is_422_saying_the_limit(client, where):
 
 
 def test_the_context_token_limit_is_a_setting(model_dir):
-    from tests.app.conftest import serve
-
     with serve(model_dir, max_context_tokens=20) as c:
         r = c.post("/complete", json={"text": "this movie is really great and I loved it so "})
         assert r.status_code == 422 and "limit of 20" in r.json()["message"]
@@ -176,8 +173,6 @@ def test_a_word_longer_than_any_completion_is_answered_empty(client):
 
 
 def test_took_ms_is_rounded_up_to_the_resolution_or_left_out(model_dir):
-    from tests.app.conftest import serve
-
     with serve(model_dir, timing_resolution_ms=7) as c:
         for text in ["나는 밥을 머", "this movie is rea", "오늘 "]:
             r = c.post("/complete", json={"text": text})
@@ -238,8 +233,6 @@ def test_each_reading_is_switched_off_by_a_request_field(client, text, field):
 
 
 def test_each_reading_is_switched_off_by_a_setting(model_dir):
-    from tests.app.conftest import serve
-
     with serve(model_dir, read_initials=False, read_layout=False, read_typo=False) as c:
         for text in ["ㅅㄱ", "rkqkd", "나는 밥을 먹엇다", "sksms qkqdmf ajrdjT"]:
             reply = post(c, text, k=5)

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.app.conftest import Server, free_port, serve, wait_for
+from tests.app.helpers import Server, free_port, serve, wait_for
 
 KOREAN = ["마코토 소령 나오는 편이 제일 좋음", "마코토 소령 성우 바뀐거 실망임ㅠㅠ",
           "마코토 소령 액션은 최고ㅋㅋ", "쿠사나기 마코토 다시 보고싶다", "마코토최고 진짜"]

@@ -6,6 +6,8 @@ import math
 
 import pytest
 
+from tests.app.helpers import serve
+
 
 def post(client, **body) -> dict:
     r = client.post("/probability", json=body)
@@ -72,8 +74,6 @@ def test_bad_fields_are_422_naming_the_field(client, body, field):
 
 
 def test_text_over_max_text_chars_is_422(model_dir):
-    from tests.app.conftest import serve
-
     with serve(model_dir, max_text_chars=20) as c:
         assert c.post("/probability", json={"text": "가" * 20}).status_code == 200
         r = c.post("/probability", json={"text": "가" * 21})
@@ -114,8 +114,6 @@ def test_hangul_and_english_of_the_same_length_are_scored(client):
 
 
 def test_the_token_limits_are_settings(model_dir):
-    from tests.app.conftest import serve
-
     with serve(model_dir, max_text_tokens=10, max_next_tokens=3) as c:
         assert c.post("/probability", json={"text": "나는 밥을"}).status_code == 200
         r = c.post("/probability", json={"text": "this movie was really very good"})

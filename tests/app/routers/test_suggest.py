@@ -5,7 +5,6 @@ description document over real HTTP."""
 
 from __future__ import annotations
 
-import threading
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from urllib.parse import quote
@@ -15,7 +14,7 @@ import pytest
 
 from app.routers import complete
 from models import hangul
-from tests.app.conftest import serve
+from tests.app.helpers import holding, serve
 
 SUGGESTIONS = "application/x-suggestions+json"
 OPENSEARCH = "{http://a9.com/-/spec/opensearch/1.1/}"
@@ -101,29 +100,14 @@ def test_the_limits_are_the_settings(model_dir):
 
 def test_beyond_max_concurrency_suggest_is_503_like_complete(model_dir, monkeypatch):
     with serve(model_dir, max_concurrency=1, retry_after_s=3) as c:
-        entered, release = threading.Event(), threading.Event()
-        real = complete._complete  # the work GET /complete and /suggest give the model
-
-        def held(*args):
-            entered.set()
-            release.wait(30)
-            return real(*args)
-
-        monkeypatch.setattr(complete, "_complete", held)
-        first = {}
-        t = threading.Thread(target=lambda: first.setdefault(
-            "r", c.get("/suggest", params={"q": "나는 밥을 머"})))
-        t.start()
-        try:
-            assert entered.wait(30)
+        # complete._complete: the work GET /complete and /suggest give the model
+        with holding(monkeypatch, complete, "_complete",
+                     lambda: c.get("/suggest", params={"q": "나는 밥을 머"})) as first:
             r = c.get("/suggest", params={"q": "오늘 너무 "})
             assert r.status_code == 503 and r.headers["retry-after"] == "3"
             assert "in flight" in r.json()["detail"]
             assert c.get("/complete", params={"q": "오늘 "}).status_code == 503  # one budget
-        finally:
-            release.set()
-            t.join(30)
-        assert "나는 밥을 먹었다" in first["r"].json()[1]
+        assert "나는 밥을 먹었다" in first[0].json()[1]
 
 
 def test_a_failing_recurrent_model_leaves_the_suggestions_to_the_ngram(rnn_model_dir,
