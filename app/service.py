@@ -163,7 +163,7 @@ class ModelService:
         with self._lock:
             try:
                 ngram = self._load(self.settings.model_dir, "ngram")
-            except Exception as e:  # noqa: BLE001 - any failure leaves the service up, 503
+            except Exception as e:  # any failure leaves the service up, 503
                 log.error("cannot load the n-gram model: %s", e)
                 self._snap = Snapshot("unavailable", reason=self._reason("ngram", e))
                 return
@@ -186,7 +186,7 @@ class ModelService:
         try:
             limit_threads(self.settings.torch_threads)
             model = self._load(directory, family)  # the same version the n-gram came from
-        except Exception as e:  # noqa: BLE001 - a broken recurrent model only degrades
+        except Exception as e:  # a broken recurrent model only degrades
             log.error("cannot load the %s model, the n-gram keeps serving: %s", family, e)
             with self._lock:
                 if generation == self._generation:
@@ -208,7 +208,7 @@ class ModelService:
             old = self._snap
             try:
                 ngram = self._load(self.settings.model_dir, "ngram")
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 self.metrics.reloads.labels("refused").inc()
                 raise ReloadRefused(self._reason("ngram", e)) from e
             family = self._wanted_recurrent(ngram.manifest)
@@ -217,7 +217,7 @@ class ModelService:
                 try:
                     limit_threads(self.settings.torch_threads)
                     recurrent = Slot(self._load(ngram.directory, family))
-                except Exception as e:  # noqa: BLE001
+                except Exception as e:
                     reason = self._reason(family, e, ngram.directory)
                     if old.recurrent is not None:
                         self.metrics.reloads.labels("refused").inc()
@@ -255,7 +255,7 @@ class ModelService:
                 fallback = "deadline"
             except Overloaded:
                 raise
-            except Exception:  # noqa: BLE001 - the n-gram answers instead; the log keeps why
+            except Exception:  # the n-gram answers instead; the log keeps why
                 log.exception("%s failed in the %s model; the n-gram answers", endpoint,
                               snap.recurrent.family)
                 fallback = "error"

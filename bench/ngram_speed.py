@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.loading import load_model  # noqa: E402
-from models.ngram import NgramModel  # noqa: E402
+from models.loading import load_model
+from models.ngram import NgramModel
 
 
 def main() -> None:

@@ -28,10 +28,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.artifacts import read_manifest  # noqa: E402
-from models.lm import TokenSet  # noqa: E402
-from models.loading import load_model, recurrent_family  # noqa: E402
-from models.personal import PersonalConfig, PersonalModel, adapter, normalise  # noqa: E402
+from models.artifacts import read_manifest
+from models.lm import TokenSet
+from models.loading import load_model, recurrent_family
+from models.personal import PersonalConfig, PersonalModel, adapter, normalise
 
 GRID = np.concatenate([np.linspace(0.0, 0.2, 41), np.linspace(0.22, 0.9, 35)])
 

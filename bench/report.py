@@ -9,7 +9,7 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 FAMILY_COLOURS = {"ngram": "tab:gray", "window": "tab:orange", "rnn": "tab:red",
                   "gru": "tab:green", "lstm": "tab:blue"}

@@ -27,8 +27,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.neural import NeuralConfig, NeuralLMModule, adaptive_nll  # noqa: E402
-from models.neural_training import bf16_supported  # noqa: E402
+from models.neural import NeuralConfig, NeuralLMModule, adaptive_nll
+from models.neural_training import bf16_supported
 
 
 def median_ms(fn, repeat: int) -> float:

@@ -198,7 +198,7 @@ class StepScheduler:
         other value is the answer."""
         try:
             made = job.make(*job.args)
-        except Exception as e:  # noqa: BLE001 - the request fails, the thread goes on
+        except Exception as e:  # the request fails, the thread goes on
             _settle(job.future, error=e)
             return
         if not isinstance(made, Generator):
@@ -216,7 +216,7 @@ class StepScheduler:
         except StopIteration as stop:
             job.need = None
             _settle(job.future, result=stop.value)
-        except Exception as e:  # noqa: BLE001 - the request fails, the thread goes on
+        except Exception as e:  # the request fails, the thread goes on
             job.need = None
             _settle(job.future, error=e)
 
@@ -241,7 +241,7 @@ class StepScheduler:
             if job.need[0] not in BATCHED:
                 try:
                     results[j] = serve_one(self.lm, job.need)
-                except Exception as e:  # noqa: BLE001
+                except Exception as e:
                     results[j] = _Failure(e)
         return results
 
@@ -259,7 +259,7 @@ class StepScheduler:
                 out = self.lm.rows(states)
             else:
                 out = self.lm.logprobs(states) if states else np.empty((0, self.lm.vocab_size))
-        except Exception as e:  # noqa: BLE001 - a batch that fails fails its jobs only
+        except Exception as e:  # a batch that fails fails its jobs only
             if len(jobs) == 1:
                 results[where[0]] = _Failure(e)
                 return

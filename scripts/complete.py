@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.artifacts import ModelDirectoryError, read_manifest  # noqa: E402
-from models.completion import CompletionEngine, split_text  # noqa: E402
-from models.loading import load_model, recurrent_family  # noqa: E402
+from models.artifacts import ModelDirectoryError, read_manifest
+from models.completion import CompletionEngine, split_text
+from models.loading import load_model, recurrent_family
 
 
 def show(engine: CompletionEngine, text: str, k: int) -> str:

@@ -17,11 +17,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.artifacts import (
-    ModelDirectoryError,  # noqa: E402
-    read_manifest,  # noqa: E402
+    ModelDirectoryError,
+    read_manifest,
 )
-from models.evaluation import bits_per_char, evaluate, format_report, sample_sentences  # noqa: E402
-from models.loading import load_model, recurrent_family  # noqa: E402
+from models.evaluation import bits_per_char, evaluate, format_report, sample_sentences
+from models.loading import load_model, recurrent_family
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.artifacts import ModelDirectoryError, ModelWriter, read_manifest  # noqa: E402
-from models.loading import load_model, recurrent_family  # noqa: E402
-from models.training import interpolation, sample_lines  # noqa: E402
+from models.artifacts import ModelDirectoryError, ModelWriter, read_manifest
+from models.loading import load_model, recurrent_family
+from models.training import interpolation, sample_lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from make_sample_corpus import write_atomic  # noqa: E402
+from make_sample_corpus import write_atomic
 
 SEED = 20240518
 

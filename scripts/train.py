@@ -17,16 +17,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.artifacts import ModelDirectoryError, read_manifest, sha256_file  # noqa: E402
-from models.neural import ARCHS  # noqa: E402
-from models.neural_training import (  # noqa: E402
+from models.artifacts import ModelDirectoryError, read_manifest, sha256_file
+from models.neural import ARCHS
+from models.neural_training import (
     NeuralTrainConfig,
     barrier,
     bf16_supported,
     bf16_unsupported_reason,
     init_distributed,
 )
-from models.training import (  # noqa: E402
+from models.training import (
     NeuralOptions,
     TrainOptions,
     hold_out,
