@@ -24,8 +24,8 @@ setup: $(VENV)/.installed
 # the LSTM stops at its best held-out BPC (at most DEFAULT_EPOCHS epochs), the interpolation
 # with the n-gram is tuned there and served where it measures better; train.py prints each
 # model's held-out BPC. Epochs, not minutes, bound it, so that a rebuild gives the same
-# model (a few minutes on 2 cores). .PRECIOUS: an interrupted build must not delete a
-# published model (each stage is published by one rename).
+# model. .PRECIOUS: an interrupted build must not delete a published model (each stage is
+# published by one rename).
 WORD_PRIOR ?= 20000
 DEFAULT_EPOCHS ?= 3
 DEFAULT_CORPUS := $(MODEL_DIR).corpus.txt
@@ -75,10 +75,10 @@ load: model
 # with the n-gram. NSMC_ARCH=lstm trains the LSTM measured beside it (docs/training.md).
 # NSMC_VOCAB=8000 NSMC_CUTOFFS="1000 3000" NSMC_DIV=4 NSMC_BATCH=4096 trains the earlier
 # served model (docs/training.md). Two single-threaded torchrun processes train faster than one
-# with two threads on this 2-core machine (20K against 17K tokens/s for the LSTM);
-# --batch-tokens is per process (NSMC_BATCH; 2,048 each learned more per epoch than
-# 4,096, docs/training.md). glibc is told to keep freed memory instead of mapping and faulting in
-# each step's large tensors again (6-12% more tokens/s in bench/train_step.py).
+# with two threads on a 2-core machine; --batch-tokens is per process (NSMC_BATCH; 2,048
+# each learned more per epoch than 4,096). glibc is told to keep freed memory instead of
+# mapping and faulting in each step's large tensors again. The figures behind each choice:
+# docs/training.md, "Training a recurrent model on 2 cores".
 NSMC_MALLOC := MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=4294967296
 NSMC_ARCH ?= gru
 NSMC_MODEL ?= models-data/nsmc-$(NSMC_ARCH)
@@ -97,8 +97,8 @@ $(NSMC_MODEL)/manifest.json: | $(VENV)/.installed
 nsmc: $(NSMC_MODEL)/manifest.json
 
 # With a CUDA GPU (`--device auto` takes it): a bigger GRU (embedding 512, 2 layers of
-# 1024, dropout 0.2) on steps of 64K tokens. On one H200, 4.5 minutes (1.0M tokens/s,
-# 24 epochs) reached test BPC 3.438 alone (docs/training.md, "Training on a GPU").
+# 1024, dropout 0.2) on steps of 64K tokens, for NSMC_GPU_MINUTES; what it reached on one
+# H200: docs/training.md, "Training on a GPU".
 NSMC_GPU_MODEL ?= models-data/nsmc-gru-gpu
 NSMC_GPU_MINUTES ?= 4.5
 $(NSMC_GPU_MODEL)/manifest.json: | $(VENV)/.installed
@@ -112,8 +112,8 @@ nsmc-gpu: $(NSMC_GPU_MODEL)/manifest.json
 evaluate: nsmc
 	$(PY) scripts/evaluate.py --model $(NSMC_MODEL) --file $(NSMC)/test.txt --sentences 300
 
-# docs/benchmarks.md and its plots: about an hour once the NSMC model exists (make nsmc,
-# another hour); `make bench-quick` takes a few minutes on small budgets and samples.
+# docs/benchmarks.md and its plots, from the NSMC model (make nsmc); `make bench-quick`
+# runs small budgets and samples.
 bench: nsmc
 	$(PY) bench/quality.py
 

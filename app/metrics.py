@@ -9,7 +9,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Proc
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-# Autocomplete answers in milliseconds; the tail matters up to the deadline and past it.
+# Latency buckets in seconds (Prometheus's unit), from half a millisecond to past the
+# deadlines: the tail matters up to the deadline and past it.
 BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0)
 
 

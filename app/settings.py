@@ -49,12 +49,12 @@ class Settings(BaseSettings):
     state_cache_size: int = Field(
         5000, ge=0,
         description="model states kept per model (a neural state holds its next-token "
-                    "log-probabilities: 64 KB with 16K pieces)")
+                    "log-probabilities: 4 bytes a piece; docs/operations.md)")
     state_cache_bytes: int = Field(
         256 * MiB, ge=0, description="bytes of model states (and their keys) kept per model")
     ngram_cache_bytes: int = Field(
         64 * MiB, ge=0, description="bytes of next-token rows each n-gram keeps (float64: "
-                                    "128 KB a row with 16K pieces)")
+                                    "8 bytes a piece a row; docs/operations.md)")
     max_context_chars: int = Field(400, ge=1,
                                    description="context the engine reads, from the right")
     torch_threads: int = Field(
@@ -122,8 +122,8 @@ class Settings(BaseSettings):
     learn_max_chars: int = Field(1000, ge=1, description="longest text one /learn takes")
     user_cache_users: int = Field(
         500, ge=1, description="users whose texts and models a replica keeps in memory "
-                               "(the least recently used go first): at most about 350 KB "
-                               "each at USER_MAX_CHARS, per loaded model")
+                               "(the least recently used go first; what each one costs at "
+                               "USER_MAX_CHARS: docs/operations.md)")
     user_cache_s: float = Field(300.0, gt=0, description="a replica forgets a user idle "
                                                          "this long (what it holds of them)")
     user_store_timeout_ms: float = Field(

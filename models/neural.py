@@ -349,9 +349,8 @@ class NeuralLM(LanguageModel):
 
     def _target_logprobs(self, h: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """ln P of each target given its features (N, H), without keeping N whole
-        distributions (a 10,000-character text has about 4K positions: 270 MB of
-        float32 with 16K pieces, 880 MB of peak memory with the adaptive softmax's
-        temporaries). 128 rows at a time; the adaptive softmax scores the head and each
+        distributions (their memory grows with the text: docs/operations.md, "Scoring a
+        long text"). 128 rows at a time; the adaptive softmax scores the head and each
         target's own cluster only."""
         m = self.module
 
@@ -359,7 +358,6 @@ class NeuralLM(LanguageModel):
             if m.cfg.cutoffs:
                 return m.out(hc, tc).output
             # whole rows: the peak still grows with the text as glibc's heap fragments
-            # (0.4-1 GB for 16,000 positions of 16K pieces, against 2 GB whole)
             return m.logprobs(hc)[torch.arange(len(tc)), tc]
 
         return torch.cat([score(h[i:i + 128], targets[i:i + 128])
