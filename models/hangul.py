@@ -27,7 +27,13 @@ SPLIT = {
 }
 JOIN = {v: k for k, v in SPLIT.items()}
 VOWELS = frozenset(JUNG)
-_SYLLABLE_BASE, _SYLLABLE_COUNT = 0xAC00, 11172
+# Unicode's arithmetic of precomposed syllables (The Unicode Standard, 3.12): a syllable is
+# BASE + (initial · V_COUNT + vowel) · T_COUNT + final, the final 0 for none.
+_SYLLABLE_BASE = 0xAC00
+_V_COUNT = len(JUNG)  # 21 vowels
+_T_COUNT = len(JONG)  # 28 finals, none included
+_N_COUNT = _V_COUNT * _T_COUNT  # 588 syllables share each initial consonant
+_SYLLABLE_COUNT = len(CHO) * _N_COUNT  # 11,172: 가..힣
 
 
 def is_syllable(ch: str) -> bool:
@@ -54,7 +60,7 @@ def _keys(text: str) -> str:
     for ch in text:
         code = ord(ch) - _SYLLABLE_BASE
         if 0 <= code < _SYLLABLE_COUNT:
-            cho, jung, jong = code // 588, code % 588 // 28, code % 28
+            cho, jung, jong = code // _N_COUNT, code % _N_COUNT // _T_COUNT, code % _T_COUNT
             out += [CHO[cho], SPLIT.get(JUNG[jung], JUNG[jung]), SPLIT.get(JONG[jong], JONG[jong])]
         else:
             out.append(SPLIT.get(ch, ch))
@@ -63,7 +69,7 @@ def _keys(text: str) -> str:
 
 def _syllable(cho: str | None, jung: str | None, jong: str | None) -> str:
     if cho and jung:
-        return chr(_SYLLABLE_BASE + (CHO.index(cho) * 21 + JUNG.index(jung)) * 28
+        return chr(_SYLLABLE_BASE + (CHO.index(cho) * _V_COUNT + JUNG.index(jung)) * _T_COUNT
                    + JONG.index(jong or ""))
     return (cho or "") + (jung or "")
 
@@ -199,5 +205,5 @@ def initials(text: str) -> str:
     for ch in text:
         if not is_syllable(ch):
             break
-        out.append(CHO[(ord(ch) - _SYLLABLE_BASE) // 588])
+        out.append(CHO[(ord(ch) - _SYLLABLE_BASE) // _N_COUNT])
     return "".join(out)

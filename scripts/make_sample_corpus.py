@@ -237,12 +237,24 @@ SPECS = parse_templates(TEMPLATE_TEXT)
 SLOT_RE = re.compile(r"\{(\w+)(?:\|(\w+))?\}")
 
 
+# Unicode's numbering of precomposed Hangul syllables (models/hangul.py has the whole of it):
+# 11,172 from U+AC00, the final consonant (batchim) varying fastest, 28 ways (none first)
+SYLLABLE_BASE, SYLLABLE_COUNT, T_COUNT = 0xAC00, 11172, 28
+FINAL_RIEUL = 8  # ㄹ
+
+
+def final_consonant(word: str) -> int:
+    """The final consonant of the word's last syllable, as Unicode numbers it among the 28
+    (0: none, or not a Hangul syllable; FINAL_RIEUL: ㄹ)."""
+    code = ord(word[-1]) - SYLLABLE_BASE
+    return code % T_COUNT if 0 <= code < SYLLABLE_COUNT else 0
+
+
 def josa(word: str, particle: str) -> str:
     """Attach a Korean particle, choosing its form by the final syllable's batchim."""
     with_coda, without_coda = PARTICLES[particle]
-    code = ord(word[-1]) - 0xAC00
-    coda = code % 28 if 0 <= code < 11172 else 0
-    if particle == "으로" and coda == 8:  # ㄹ batchim takes 로
+    coda = final_consonant(word)
+    if particle == "으로" and coda == FINAL_RIEUL:  # ㄹ batchim takes 로
         return word + without_coda
     return word + (with_coda if coda else without_coda)
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from make_sample_corpus import write_atomic
+from make_sample_corpus import FINAL_RIEUL, final_consonant, write_atomic
 
 SEED = 20240518
 
@@ -113,9 +113,8 @@ CAPITALISED = {"i", "i'm", "i've", "i'll", "i'd"}
 def attach(word: str, after_coda: str, after_vowel: str) -> str:
     """``word`` with a particle in the form its last syllable takes: 사과를, 영화가, 밥을,
     and 서울로, not 서울으로 (a final ㄹ takes the vowel form of 으로)."""
-    code = ord(word[-1]) - 0xAC00
-    coda = code % 28 if 0 <= code < 11172 else 0
-    return word + (after_coda if coda and not (coda == 8 and after_coda == "으로")
+    coda = final_consonant(word)
+    return word + (after_coda if coda and not (coda == FINAL_RIEUL and after_coda == "으로")
                    else after_vowel)
 
 
