@@ -18,7 +18,7 @@ log = logging.getLogger("app.lifecycle")
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """The n-gram is loaded before the first request is accepted; the recurrent model
+    """The n-gram is loaded before the first request is accepted; the neural model
     follows in a background thread."""
     service: ModelService = app.state.service
     _log_like_uvicorn()

@@ -34,7 +34,7 @@ class Metrics:
                                        "Model time of an answer (queue included)",
                                        ["endpoint", "model"], buckets=BUCKETS, registry=r)
         self.fallbacks = Counter("autocomplete_fallbacks",
-                                 "Answers the n-gram gave in the recurrent model's place",
+                                 "Answers the n-gram gave in the neural model's place",
                                  ["endpoint", "reason"], registry=r)
         self.rejected = Counter("autocomplete_rejected_requests",
                                 "Requests refused before any model ran", ["reason"], registry=r)

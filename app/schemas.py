@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, field_validator
 
+from models.families import NEURAL_FAMILIES, NGRAM
+
 K_DEFAULT, MAX_WORDS_DEFAULT = 5, 1
 
 # A code point U+D800..U+DFFF left in a decoded string is a lone surrogate (JSON lets
@@ -18,6 +20,9 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # A character that is not whitespace by Python's str.split() nor by JSON Schema's (ECMA) \s:
 # the same set under Python's re, ECMA-262 and Rust's regex (U+FEFF is space to ECMA only,
 # U+001C..U+001F and U+0085 to Python only).
+MODEL_DOC = (f"the model that answered: {', '.join(NEURAL_FAMILIES[:-1])} or "
+             f"{NEURAL_FAMILIES[-1]}, alone or interpolated with the n-gram "
+             f"({NEURAL_FAMILIES[1]}+{NGRAM}), or {NGRAM}")
 A_WORD = r"[^\s\ufeff\x1c-\x1f\x85]"
 
 
@@ -133,8 +138,7 @@ class CompleteResponse(BaseModel):
     completions: list[CompletionItem]
     prefix: str = Field(description='the word being completed as typed; "" for the next word',
                         examples=["재미"])
-    model: str = Field(description="the model that answered: lstm, gru, rnn, window or ngram",
-                       examples=["ngram"])
+    model: str = Field(description=MODEL_DOC, examples=["ngram"])
     took_ms: float = Field(description=TOOK_MS_DOC)
 
     model_config = {"json_schema_extra": {"examples": [{

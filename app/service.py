@@ -1,10 +1,14 @@
 """The loaded models behind the HTTP layer: cold start, fallback, deadline, reload.
 
     start ─► n-gram loaded (blocking, well under a second on the default model)
-          └► recurrent model loading in a background thread ─► swapped in when ready
-    request ─► recurrent model (its scheduler, deadline) ─┬─► answer, "model": "lstm"
-                                                          └─ raised / too late ─► n-gram answers
-                                                               (its own deadline, else 503)
+          └► neural model loading in a background thread ─► swapped in when ready
+    request ─► neural model (its scheduler, deadline) ─┬─► answer, "model": "lstm"
+                                                       └─ raised / too late ─► n-gram answers
+                                                            (its own deadline, else 503)
+
+The neural model is what the directory's manifest says the service serves
+(``models.families.served_family``): lstm, gru, rnn or window, interpolated with the n-gram
+(``gru+ngram``) where that measured better.
 
 Every loaded model runs in its own thread, a ``StepScheduler`` (``models/batching.py``):
 the engine keeps caches and is not thread-safe, the event loop never runs model code, and
@@ -33,7 +37,8 @@ from typing import Any, Generic, TypeVar
 from app.metrics import Metrics
 from app.settings import Settings
 from models.batching import StepScheduler
-from models.loading import LoadedModel, load_model, recurrent_family
+from models.families import NGRAM, served_family
+from models.loading import LoadedModel, load_model
 from models.memory import keep_freed_memory
 from models.threads import limit_threads
 
@@ -88,13 +93,13 @@ class Slot:
 @dataclass(frozen=True)
 class Snapshot:
     """What serves now. ``state``: starting | loading (the n-gram serves while the
-    recurrent model loads) | ready | degraded (a listed model failed: ``reason``) |
+    neural model loads) | ready | degraded (a listed model failed: ``reason``) |
     unavailable (nothing serves: ``reason``)."""
 
     state: str = "starting"
     ngram: Slot | None = None
-    recurrent: Slot | None = None
-    pending: str | None = None  # recurrent family still loading
+    neural: Slot | None = None  # the neural family, alone or interpolated (gru+ngram)
+    pending: str | None = None  # neural family still loading
     reason: str | None = None
     manifest: dict[str, Any] | None = None
     version: str | None = None  # name of the published version directory
@@ -103,12 +108,12 @@ class Snapshot:
     @property
     def serving(self) -> str | None:
         """The family that answers first."""
-        first = self.recurrent or self.ngram
+        first = self.neural or self.ngram
         return first.family if first else None
 
     @property
     def slots(self) -> list[Slot]:
-        return [s for s in (self.recurrent, self.ngram) if s is not None]
+        return [s for s in (self.neural, self.ngram) if s is not None]
 
 
 @dataclass(frozen=True)
@@ -151,23 +156,25 @@ class ModelService:
                                  configured, *dirs)
         return f"{family} model not loaded: {message}"
 
-    def _wanted_recurrent(self, manifest: dict[str, Any]) -> str | None:
-        return recurrent_family(manifest) if self.settings.prefer_recurrent else None
+    def _wanted_neural(self, manifest: dict[str, Any]) -> str | None:
+        """The neural family (alone or interpolated) to load beside the n-gram, if any."""
+        family = served_family(manifest)
+        return family if family != NGRAM and self.settings.prefer_neural else None
 
     def start(self, background: bool = True) -> None:
-        """Load the n-gram now (blocking), then the recurrent model, if the directory
+        """Load the n-gram now (blocking), then the neural model, if the directory
         lists one, in a background thread (or inline with ``background=False``)."""
         if self.settings.keep_freed_memory and not keep_freed_memory():
             log.info("malloc thresholds not set: the C library is not glibc")
         limit_threads(self.settings.torch_threads, torch_too=False)  # BLAS: before the n-gram
         with self._lock:
             try:
-                ngram = self._load(self.settings.model_dir, "ngram")
+                ngram = self._load(self.settings.model_dir, NGRAM)
             except Exception as e:  # any failure leaves the service up, 503
                 log.error("cannot load the n-gram model: %s", e)
                 self._snap = Snapshot("unavailable", reason=self._reason("ngram", e))
                 return
-            family = self._wanted_recurrent(ngram.manifest)
+            family = self._wanted_neural(ngram.manifest)
             self._snap = Snapshot("loading" if family else "ready", Slot(ngram), pending=family,
                                   manifest=ngram.manifest, version=ngram.directory.name,
                                   loaded_at=time.time())
@@ -177,16 +184,16 @@ class ModelService:
             return
         args = (generation, ngram.directory, family)
         if background:
-            threading.Thread(target=self._load_recurrent, args=args, name="load-recurrent",
+            threading.Thread(target=self._load_neural, args=args, name="load-neural",
                              daemon=True).start()
         else:
-            self._load_recurrent(*args)
+            self._load_neural(*args)
 
-    def _load_recurrent(self, generation: int, directory: Path, family: str) -> None:
+    def _load_neural(self, generation: int, directory: Path, family: str) -> None:
         try:
             limit_threads(self.settings.torch_threads)
             model = self._load(directory, family)  # the same version the n-gram came from
-        except Exception as e:  # a broken recurrent model only degrades
+        except Exception as e:  # a broken neural model only degrades
             log.error("cannot load the %s model, the n-gram keeps serving: %s", family, e)
             with self._lock:
                 if generation == self._generation:
@@ -196,35 +203,35 @@ class ModelService:
         with self._lock:
             if generation != self._generation:  # a reload swapped the directory meanwhile
                 return
-            self._snap = replace(self._snap, state="ready", recurrent=Slot(model), pending=None)
+            self._snap = replace(self._snap, state="ready", neural=Slot(model), pending=None)
         log.info("serving %s (loaded in %.2f s)", family, model.load_seconds)
 
     def reload(self) -> Snapshot:
         """Load the configured directory again (it may point to a new version), verify
         every model it lists and swap them in at once. Raises ReloadRefused and keeps
-        the old models if the n-gram fails, or if the recurrent model fails while the
+        the old models if the n-gram fails, or if the neural model fails while the
         old one works (a service already without it takes the new n-gram, degraded)."""
         with self._lock:
             old = self._snap
             try:
-                ngram = self._load(self.settings.model_dir, "ngram")
+                ngram = self._load(self.settings.model_dir, NGRAM)
             except Exception as e:
                 self.metrics.reloads.labels("refused").inc()
                 raise ReloadRefused(self._reason("ngram", e)) from e
-            family = self._wanted_recurrent(ngram.manifest)
-            recurrent, state, reason = None, "ready", None
+            family = self._wanted_neural(ngram.manifest)
+            neural, state, reason = None, "ready", None
             if family is not None:
                 try:
                     limit_threads(self.settings.torch_threads)
-                    recurrent = Slot(self._load(ngram.directory, family))
+                    neural = Slot(self._load(ngram.directory, family))
                 except Exception as e:
                     reason = self._reason(family, e, ngram.directory)
-                    if old.recurrent is not None:
+                    if old.neural is not None:
                         self.metrics.reloads.labels("refused").inc()
                         raise ReloadRefused(reason) from e
                     state = "degraded"  # nothing lost: the old one lacked it too
             self._generation += 1
-            self._snap = Snapshot(state, Slot(ngram), recurrent, reason=reason,
+            self._snap = Snapshot(state, Slot(ngram), neural, reason=reason,
                                   manifest=ngram.manifest, version=ngram.directory.name,
                                   loaded_at=time.time())
             self.metrics.reloads.labels("ok").inc()
@@ -234,34 +241,34 @@ class ModelService:
     # --- answering ---------------------------------------------------------------
     async def run(self, endpoint: str, work: Work[T], *args: Any,
                   scoring: bool = False) -> Answer[T]:
-        """``work(engine, *args)`` on the recurrent model within the deadline, else on
+        """``work(engine, *args)`` on the neural model within the deadline, else on
         the n-gram (within a deadline of its own: past it, 503). ``work`` may return a
         search (a generator of model needs, ``models/batching.py``), which the model's
         scheduler batches with the other requests' searches. ``scoring`` work (a whole
         text's score) runs on the slot's scoring thread instead, at most ``max_scoring``
         texts at once in the service (beyond, 503). Never runs on the event loop."""
         snap = self._snap  # the models this request keeps until it is answered
-        if snap.ngram is None and snap.recurrent is None:
+        if snap.ngram is None and snap.neural is None:
             raise Unavailable(snap.reason or "the model is still loading")
         fallback = None
         within = self._scored_within if scoring else _within
-        if snap.recurrent is not None:
+        if snap.neural is not None:
             t0 = time.perf_counter()
             try:
-                value = await within(snap.recurrent, self.settings.deadline_ms / 1000, work,
+                value = await within(snap.neural, self.settings.deadline_ms / 1000, work,
                                      *args)
-                return self._answered(endpoint, value, snap.recurrent.family, t0)
+                return self._answered(endpoint, value, snap.neural.family, t0)
             except TimeoutError:  # dropped by the scheduler before its next round
                 fallback = "deadline"
             except Overloaded:
                 raise
             except Exception:  # the n-gram answers instead; the log keeps why
                 log.exception("%s failed in the %s model; the n-gram answers", endpoint,
-                              snap.recurrent.family)
+                              snap.neural.family)
                 fallback = "error"
             self.metrics.fallbacks.labels(endpoint, fallback).inc()
             if snap.ngram is None:
-                raise Unavailable(f"the {snap.recurrent.family} model did not answer")
+                raise Unavailable(f"the {snap.neural.family} model did not answer")
         assert snap.ngram is not None
         t0 = time.perf_counter()
         try:
@@ -269,7 +276,7 @@ class ModelService:
                                  *args)
         except TimeoutError as e:
             raise Overloaded("no model answered in time") from e
-        return self._answered(endpoint, value, "ngram", t0, fallback)
+        return self._answered(endpoint, value, NGRAM, t0, fallback)
 
     async def _scored_within(self, slot: Slot, seconds: float, work: Work[T], *args: Any) -> T:
         """``work(engine, *args)`` on the slot's scoring thread; TimeoutError after

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.limits import TokenLimits
@@ -26,15 +26,20 @@ class Settings(BaseSettings):
     """The service's configuration; each limit it enforces has a sane default here."""
 
     # hide_input_in_errors: a refused admin token must not be echoed into the log
+    # populate_by_name: Settings(prefer_neural=False) as well as its environment variable
     model_config = SettingsConfigDict(env_prefix="AUTOCOMPLETE_", extra="ignore",
-                                      hide_input_in_errors=True)
+                                      hide_input_in_errors=True, populate_by_name=True)
 
     # --- the model -----------------------------------------------------------------
     model_dir: Path = Field(Path("models-data/default"),
                             description="model directory that train.py published")
     verify_hashes: bool = Field(True, description="check every file's sha256 before loading")
-    prefer_recurrent: bool = Field(
-        True, description="serve the recurrent model when the directory has one")
+    # AUTOCOMPLETE_PREFER_NEURAL; the name it had, AUTOCOMPLETE_PREFER_RECURRENT, still works
+    prefer_neural: bool = Field(
+        True, validation_alias=AliasChoices("AUTOCOMPLETE_PREFER_NEURAL",
+                                            "AUTOCOMPLETE_PREFER_RECURRENT"),
+        description="serve the neural model (lstm, gru, rnn or window, or its interpolation "
+                    "with the n-gram) when the directory has one; false: the n-gram only")
     beam_size: int = Field(12, ge=1, le=256, description="beam of the completion search")
     # the other readings of what is typed (models/readings.py); a request may turn each off
     read_initials: bool = Field(
@@ -80,7 +85,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(64 * 1024, ge=256, description="413 beyond this request body")
     max_text_chars: int = Field(10000, ge=1, description="longest text /probability scores")
     max_next_chars: int = Field(
-        200, ge=1, description="longest next /probability scores: a recurrent model reads it a "
+        200, ge=1, description="longest next /probability scores: a neural model reads it a "
                                "token at a time, so its cost is bounded here")
     max_context_tokens: int = Field(
         600, ge=1, description="most pieces (tokens) of the context the engine reads (its last "
@@ -91,7 +96,7 @@ class Settings(BaseSettings):
     k_max: int = Field(20, ge=1, description="most completions one request may ask for")
     max_words_max: int = Field(3, ge=1, description="longest phrase one request may ask for")
     deadline_ms: float = Field(
-        500.0, gt=0, description="a recurrent answer later than this is given by the n-gram")
+        500.0, gt=0, description="a neural answer later than this is given by the n-gram")
     max_scoring: int = Field(
         4, ge=1, description="whole texts (/probability without next) being scored or waiting "
                              "for the one scoring thread a model has beside the keystrokes' "

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--request-timeout", type=float, default=10.0, help="seconds: a hang")
     ap.add_argument("--workers", type=int, default=1, help="concurrent schemathesis workers")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                    help="a service setting, e.g. --set prefer_recurrent=false")
+                    help="a service setting, e.g. --set prefer_neural=false")
     ap.add_argument("--report-dir", type=Path, help="keep schemathesis' reports here")
     args = ap.parse_args(argv)
     if not (args.model_dir / "manifest.json").is_file():

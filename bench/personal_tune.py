@@ -28,9 +28,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.artifacts import read_manifest
 from models.lm import TokenSet
-from models.loading import load_model, recurrent_family
+from models.loading import load_model
 from models.personal import PersonalConfig, PersonalModel, adapter, normalise
 
 GRID = np.concatenate([np.linspace(0.0, 0.2, 41), np.linspace(0.22, 0.9, 35)])
@@ -180,8 +179,7 @@ def main() -> None:
                     / "shared" / "bench", help="where autocomplete_eval.py is")
     args = ap.parse_args()
 
-    family = recurrent_family(read_manifest(Path(args.model_dir))) or "ngram"
-    loaded = load_model(args.model_dir, family)
+    loaded = load_model(args.model_dir, None)  # the family the service serves
     tok, lm = loaded.engine.tok, loaded.engine.lm
     users = users_of(args.file, args.groups, args.history, args.evaluate, args.users, args.seed)
     if args.tune_hits:
@@ -210,7 +208,7 @@ def main() -> None:
         base = [lm.token_logprobs_batch(t) for t in targets]
         if args.scores:
             np.save(args.scores, np.concatenate([x for b in base for x in b]))
-    print(f"{family}: {len(users)} users, {sum(len(s) for t in targets for s in t)} pieces "
+    print(f"{loaded.family}: {len(users)} users, {sum(len(s) for t in targets for s in t)} pieces "
           f"scored ({time.perf_counter() - t0:.0f} s)")
     starts = tok.starts_word
     for order in [int(x) for x in args.orders.split(",")]:

@@ -1,4 +1,8 @@
-"""Open a model directory: verify the files of one family, then load it."""
+"""Open a model directory: verify the files of one family, then load it.
+
+    directory ─► manifest ─► family (given, or ``served_family``) ─► its files' sha256
+              ─► each part loaded (ngram, neural, both for ``gru+ngram``) ─► CompletionEngine
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from safetensors import SafetensorError
 
 from models.artifacts import ModelDirectoryError, family_files, read_manifest, verify_files
 from models.completion import CompletionEngine
+from models.families import NEURAL_FAMILIES, NGRAM, served_family
 from models.lm import LanguageModel
 from models.mixture import MixtureLM
 from models.ngram import ROW_CACHE_BYTES, NgramModel
@@ -22,14 +27,14 @@ Loader = Callable[[Path], LanguageModel]
 
 
 def _loaders(family: str | None = None) -> dict[str, Loader]:
-    loaders: dict[str, Loader] = {"ngram": NgramModel.load}
-    if family == "ngram":  # importing torch takes seconds: the n-gram starts without it
+    loaders: dict[str, Loader] = {NGRAM: NgramModel.load}
+    if family == NGRAM:  # importing torch takes seconds: the n-gram starts without it
         return loaders
     try:  # the neural families need torch; the n-gram serves without it
         from models.neural import load_neural
     except ImportError:
         return loaders
-    for family in ("lstm", "gru", "rnn", "window"):
+    for family in NEURAL_FAMILIES:
         loaders[family] = load_neural
     return loaders
 
@@ -45,23 +50,10 @@ class LoadedModel:
     load_seconds: float
 
 
-def recurrent_family(manifest: dict[str, Any]) -> str | None:
-    """The recurrent (or window) model a directory holds, if any: the one the service
-    prefers; interpolated with the n-gram (``lstm+ngram``) where that measured better
-    on the validation text."""
-    models = manifest.get("models", {})
-    for family in ("lstm", "gru", "rnn", "window"):
-        if family in models:
-            mix = models[family].get("interpolation")
-            if mix and mix["valid"]["mixture_bpc"] < mix["valid"]["neural_bpc"]:
-                return f"{family}+ngram"
-            return family
-    return None
-
-
-def load_model(directory: Path | str, family: str = "ngram", verify: bool = True,
+def load_model(directory: Path | str, family: str | None = NGRAM, verify: bool = True,
                ngram_cache_bytes: int = ROW_CACHE_BYTES, **engine_options: Any) -> LoadedModel:
-    """Load ``family`` from a model directory after checking the sha256 of its files.
+    """Load ``family`` from a model directory after checking the sha256 of its files
+    (None: the family the service serves from it, ``served_family``).
     ``ngram_cache_bytes`` bounds each n-gram's cache of next-token rows; the other
     options go to the completion engine.
 
@@ -70,12 +62,13 @@ def load_model(directory: Path | str, family: str = "ngram", verify: bool = True
     t0 = time.perf_counter()
     directory = Path(directory).resolve()  # pin the published version we read
     manifest = read_manifest(directory)
+    family = family or served_family(manifest)
     files = family_files(manifest, family)
     if verify:
         verify_files(directory, manifest, files)
     parts = family.split("+")
     loaders = _loaders(family)
-    loaders["ngram"] = partial(NgramModel.load, cache_bytes=ngram_cache_bytes)
+    loaders[NGRAM] = partial(NgramModel.load, cache_bytes=ngram_cache_bytes)
     if any(p not in loaders for p in parts):
         raise ModelDirectoryError(f"{directory}: family {family!r} cannot be loaded here")
     lms = []
@@ -92,7 +85,7 @@ def load_model(directory: Path | str, family: str = "ngram", verify: bool = True
     lm = lms[0]
     if len(lms) == 2:
         mix = manifest["models"][parts[0]].get("interpolation")
-        if parts[1] != "ngram" or not mix:
+        if parts[1] != NGRAM or not mix:
             raise ModelDirectoryError(f"{directory}: no interpolation weight for {family!r}")
         lm = MixtureLM(lms[0], lms[1], mix["weight"])
     engine = CompletionEngine(tokenizer, lm, **engine_options)

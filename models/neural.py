@@ -31,9 +31,10 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from models.families import NEURAL_FAMILIES
 from models.lm import LanguageModel, Rows, TokenSet, logsumexp_rows
 
-ARCHS = ("lstm", "gru", "rnn", "window")
+ARCHS = NEURAL_FAMILIES  # the architectures this module builds: every neural family
 
 
 @dataclass

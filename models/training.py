@@ -17,8 +17,8 @@ from tqdm import tqdm
 from models.artifacts import ModelWriter, corpus_fingerprint, read_manifest
 from models.bpc import sentence_chars
 from models.evaluation import bits_per_char, tune_weight
+from models.families import served_family
 from models.lm import LanguageModel
-from models.loading import recurrent_family
 from models.neural import NeuralConfig, NeuralLM, NeuralLMModule, save_neural
 from models.neural_training import NeuralTrainConfig, TokenStore, barrier, train_module, world
 from models.ngram import NgramConfig, NgramModel
@@ -188,7 +188,7 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
 
 def validation_report(directory: Path) -> str:
     """The validation BPC of each model of a directory as its manifest records it, the
-    interpolation's too, and which one the service serves (``recurrent_family``); empty
+    interpolation's too, and which one the service serves (``served_family``); empty
     where the directory was trained without validation text."""
     manifest = read_manifest(directory)
     models, corpus = manifest["models"], manifest["corpus"]
@@ -203,7 +203,7 @@ def validation_report(directory: Path) -> str:
             if mix:
                 rows.append((f"{family}+ngram", mix["valid"]["mixture_bpc"],
                              f"weight {mix['weight']:.2f}"))
-    served = recurrent_family(manifest) or "ngram"
+    served = served_family(manifest)
     held = corpus.get("held_out")
     where = (f"every {held['every']}th line of {corpus['name']} held out, {held['lines']:,} "
              f"lines" if held else f"{ngram['file']}, {ngram['lines']:,} lines")

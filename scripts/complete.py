@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.artifacts import ModelDirectoryError, read_manifest
+from models.artifacts import ModelDirectoryError
 from models.completion import CompletionEngine, split_text
-from models.loading import load_model, recurrent_family
+from models.loading import load_model
 
 
 def show(engine: CompletionEngine, text: str, k: int) -> str:
@@ -66,22 +66,22 @@ def interactive(engine: CompletionEngine, k: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", type=Path, default=Path("models-data/default"))
-    ap.add_argument("--family", help="default: the recurrent model if present, else ngram")
+    ap.add_argument("--family", help="default: the one the service serves from the directory")
     ap.add_argument("-k", type=int, default=5)
     args = ap.parse_args(argv)
     try:
-        family = args.family or recurrent_family(read_manifest(args.model)) or "ngram"
-        engine = load_model(args.model, family).engine
+        loaded = load_model(args.model, args.family)
     except ModelDirectoryError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if sys.stdin.isatty():
-        print(f"{args.model} ({family}). Type; Tab accepts, Enter starts over, Ctrl-D quits.")
-        interactive(engine, args.k)
+        print(f"{args.model} ({loaded.family}). Type; Tab accepts, Enter starts over, "
+              "Ctrl-D quits.")
+        interactive(loaded.engine, args.k)
     else:
         for line in sys.stdin:
             text = line.rstrip("\n")
-            print(f"{text!r}: {show(engine, text, args.k)}")
+            print(f"{text!r}: {show(loaded.engine, text, args.k)}")
     return 0
 
 

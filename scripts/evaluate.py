@@ -18,18 +18,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.artifacts import (
     ModelDirectoryError,
-    read_manifest,
 )
 from models.evaluation import bits_per_char, evaluate, format_report, sample_sentences
-from models.loading import load_model, recurrent_family
+from models.loading import load_model
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", type=Path, required=True, help="model directory")
     ap.add_argument("--file", type=Path, required=True, help="UTF-8 text, one sentence a line")
-    ap.add_argument("--family", help="ngram, lstm, gru, rnn or window (default: the "
-                    "recurrent model if the directory has one, else ngram)")
+    ap.add_argument("--family", help="ngram, lstm, gru, rnn or window, or one of them "
+                    "interpolated (gru+ngram); default: the one the service serves")
     ap.add_argument("--sentences", type=int, default=300,
                     help="sample size for accuracy and KSR (0: BPC of the file only)")
     ap.add_argument("--seed", type=int, default=0)
@@ -52,8 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     if not lines:
         ap.error(f"--file {args.file} has no non-empty line")
     try:
-        family = args.family or recurrent_family(read_manifest(args.model)) or "ngram"
-        model = load_model(args.model, family)
+        model = load_model(args.model, args.family)
     except ModelDirectoryError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -67,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         sentences = sample_sentences(lines, args.sentences, args.seed)
         result = evaluate(model.engine, sentences, progress=progress,
                           keystrokes=not args.next_word_only)
-    result.update(model=str(args.model), family=family, file=str(args.file), seed=args.seed)
-    print(f"model {args.model} ({family})  file {args.file}")
+    result.update(model=str(args.model), family=model.family, file=str(args.file),
+                  seed=args.seed)
+    print(f"model {args.model} ({model.family})  file {args.file}")
     if args.sentences:
         print(format_report(result))
     if args.bpc_lines >= 0:

@@ -14,7 +14,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.artifacts import ModelDirectoryError, ModelWriter, read_manifest
-from models.loading import load_model, recurrent_family
+from models.families import served_family
+from models.loading import load_model
 from models.training import interpolation, sample_lines
 
 
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         writer.manifest["models"][args.family]["interpolation"] = entry
         writer.publish()
     print(f"published {args.model} -> {args.model.resolve()}; serves "
-          f"{recurrent_family(read_manifest(args.model))}")
+          f"{served_family(read_manifest(args.model))}")
     print(read_manifest(args.model)["models"][args.family]["interpolation"])
     return 0
 

@@ -44,7 +44,7 @@ Otherwise the part after the last whitespace is the word being typed (`prefix`) 
 completion replaces it; Hangul is matched by keystroke, so `재미` and the half-typed `재ㅁ`
 both find `재미있게`. `probability` is P(word followed by a word boundary | text);
 `log_prob` is its natural log (ln). Long texts are fine: only the end of the context is read.
-`model` names the model that answered (the n-gram answers when the recurrent model fails or
+`model` names the model that answered (the n-gram answers when the neural model fails or
 is late). `Server-Timing` carries the model time.
 
 What is typed is also read the ways Korean is often typed, each completion saying how it

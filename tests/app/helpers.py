@@ -49,13 +49,13 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = 120.0) ->
 
 
 @contextlib.contextmanager
-def serve(model_dir: Path, wait_recurrent: bool = True, **overrides: Any) -> Iterator[TestClient]:
-    """A TestClient on a new app (lifespan run: the n-gram loaded); with ``wait_recurrent``,
-    also wait until a recurrent model the directory lists is loaded or has failed."""
+def serve(model_dir: Path, wait_neural: bool = True, **overrides: Any) -> Iterator[TestClient]:
+    """A TestClient on a new app (lifespan run: the n-gram loaded); with ``wait_neural``,
+    also wait until the neural model the directory lists is loaded or has failed."""
     app = create_app(make_settings(model_dir, **overrides))
     with TestClient(app, raise_server_exceptions=False) as client:
-        if wait_recurrent:
-            wait_for(lambda: app.state.service.snapshot.pending is None, "the recurrent model")
+        if wait_neural:
+            wait_for(lambda: app.state.service.snapshot.pending is None, "the neural model")
         yield client
 
 

@@ -57,7 +57,7 @@ def test_a_request_answered_by_the_fallback_frees_the_model(rnn_model_dir, monke
     """The recurrent work of a request that missed its deadline stops at the next round,
     so the next request is answered by the recurrent model, not queued behind it."""
     with serve(rnn_model_dir, deadline_ms=1000) as c:
-        lstm = c.app.state.service.snapshot.recurrent.model.engine
+        lstm = c.app.state.service.snapshot.neural.model.engine
         real = lstm.search_complete
         steps: list[int] = []
         closed = threading.Event()
@@ -98,7 +98,7 @@ def test_texts_being_scored_do_not_hold_up_keystrokes_and_are_bounded(rnn_model_
     """A whole text is scored on a thread of its own beside the keystrokes' rounds, and
     no more than ``max_scoring`` texts are scored or waiting at once: beyond, 503."""
     with serve(rnn_model_dir, max_scoring=2, deadline_ms=30000) as c:
-        lstm = c.app.state.service.snapshot.recurrent.model.engine
+        lstm = c.app.state.service.snapshot.neural.model.engine
         texts = ["오늘 너무 힘들어 ㅠㅠ", "정말재밌었다"]
         with holding(monkeypatch, lstm, "score", *[
                 lambda t=t: c.post("/probability", json={"text": t}) for t in texts]) as replies:

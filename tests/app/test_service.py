@@ -20,7 +20,7 @@ def completions(client, text: str, **kw) -> dict:
 
 
 def test_the_recurrent_model_takes_over_once_loaded(rnn_model_dir):
-    with serve(rnn_model_dir, wait_recurrent=False, **PATIENT) as c:
+    with serve(rnn_model_dir, wait_neural=False, **PATIENT) as c:
         first = c.get("/ready")  # the n-gram answers from the start
         assert first.status_code == 200 and first.json()["model"] in ("ngram", "lstm")
         service = c.app.state.service
@@ -75,7 +75,7 @@ def test_broken_recurrent_weights_leave_the_ngram_serving(rnn_model_dir, tmp_pat
 def test_a_recurrent_model_that_raises_is_answered_by_the_ngram(rnn_model_dir, monkeypatch,
                                                                  caplog):
     with serve(rnn_model_dir, **PATIENT) as c:
-        lstm = c.app.state.service.snapshot.recurrent.model.engine
+        lstm = c.app.state.service.snapshot.neural.model.engine
 
         def broken(*args, **kw):
             raise RuntimeError("CUDA out of memory, say")
@@ -99,7 +99,7 @@ def test_a_recurrent_model_that_raises_is_answered_by_the_ngram(rnn_model_dir, m
 def test_a_recurrent_model_past_the_deadline_is_answered_by_the_ngram(rnn_model_dir,
                                                                       monkeypatch):
     with serve(rnn_model_dir, deadline_ms=50) as c:
-        lstm = c.app.state.service.snapshot.recurrent.model.engine
+        lstm = c.app.state.service.snapshot.neural.model.engine
         release = threading.Event()
         real = lstm.search_complete
 
@@ -122,7 +122,7 @@ def test_a_recurrent_model_past_the_deadline_is_answered_by_the_ngram(rnn_model_
         assert 'autocomplete_fallbacks_total{endpoint="/complete",reason="deadline"} 3.0' in m
 
 
-def test_prefer_recurrent_off_serves_the_ngram(rnn_model_dir):
-    with serve(rnn_model_dir, prefer_recurrent=False) as c:
+def test_prefer_neural_off_serves_the_ngram(rnn_model_dir):
+    with serve(rnn_model_dir, prefer_neural=False) as c:
         assert c.get("/ready").json()["model"] == "ngram"
         assert completions(c, "오늘 ")["model"] == "ngram"

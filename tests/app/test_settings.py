@@ -85,3 +85,10 @@ def test_the_admin_token_from_a_file(monkeypatch, tmp_path):
     monkeypatch.setenv("AUTOCOMPLETE_ADMIN_TOKEN", "k" * 40)
     with pytest.raises(ValidationError, match="not both"):
         Settings()
+
+
+@pytest.mark.parametrize("name", ["AUTOCOMPLETE_PREFER_NEURAL", "AUTOCOMPLETE_PREFER_RECURRENT"])
+def test_prefer_neural_under_its_name_and_its_former_one(monkeypatch, name):
+    assert Settings().prefer_neural is True and Settings(prefer_neural=False).prefer_neural is False
+    monkeypatch.setenv(name, "false")
+    assert Settings().prefer_neural is False

@@ -258,9 +258,9 @@ def test_the_interpolated_model_is_normalised_tuned_and_preferred(rnn_model_dir,
     copy = tmp_path / "m"
     shutil.copytree(rnn_model_dir.resolve(), tmp_path / "v1")
     copy.symlink_to(tmp_path / "v1")
-    from models.loading import recurrent_family
+    from models.families import served_family
 
-    assert recurrent_family(read_manifest(copy)) == "lstm"  # not interpolated yet
+    assert served_family(read_manifest(copy)) == "lstm"  # not interpolated yet
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "interpolate.py"), "--model",
                            str(copy), "--valid", str(sample_corpus), "--valid-lines", "300"],
                           capture_output=True, text=True, timeout=300)
@@ -283,7 +283,7 @@ def test_the_interpolated_model_is_normalised_tuned_and_preferred(rnn_model_dir,
     assert "먹었다" in [c.text for c in m.engine.complete("나는 밥을 머", k=3)]
     expected = "lstm+ngram" if mix["valid"]["mixture_bpc"] < mix["valid"]["neural_bpc"] \
         else "lstm"
-    assert recurrent_family(manifest) == expected
+    assert served_family(manifest) == expected
 
 
 NO_BF16 = bf16_unsupported_reason("cpu")

@@ -12,7 +12,8 @@ import pytest
 
 from models.artifacts import read_manifest
 from models.evaluation import bits_per_char
-from models.loading import load_model, recurrent_family
+from models.families import served_family
+from models.loading import load_model
 from models.ngram import NgramModel
 from models.ngram_builder import build_ngram
 from models.tokenizer import Tokenizer
@@ -94,7 +95,7 @@ def test_the_neural_model_and_the_mixture_are_measured_on_the_held_out_lines(cor
         lstm["validation"]["bpc"], rel=1e-3)
     assert mix["valid"]["mixture_bpc"] <= mix["valid"]["neural_bpc"] + 1e-9  # λ=1 is a choice
     # train.py prints each model's held-out BPC and marks the one the service serves
-    served = recurrent_family(manifest)
+    served = served_family(manifest)
     assert "every 6th line of tiny.txt held out" in printed
     for name, bpc in [("ngram", mix["valid"]["ngram_bpc"]), ("lstm", lstm["validation"]["bpc"]),
                       ("lstm+ngram", mix["valid"]["mixture_bpc"])]:

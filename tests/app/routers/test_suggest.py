@@ -114,7 +114,7 @@ def test_a_failing_recurrent_model_leaves_the_suggestions_to_the_ngram(rnn_model
                                                                        monkeypatch):
     with serve(rnn_model_dir) as c:
         assert c.get("/ready").json()["model"] == "lstm"
-        lstm = c.app.state.service.snapshot.recurrent.model.engine
+        lstm = c.app.state.service.snapshot.neural.model.engine
         real = complete._complete
 
         def broken(engine, *args):
