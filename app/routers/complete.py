@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import APIRouter, Body, Depends, Query, Response
 
 from app.deps import ServiceDep, SettingsDep
 from app.routers.common import in_range, log_prob, refuse_if_over, timed
@@ -59,6 +60,36 @@ With `user`, what that user taught through POST /learn is mixed in (`Server-Timi
 `user;desc="personal"`, or `"anonymous"` when nothing was); such an answer is never cached.
 Without it, or with nothing learned, or while the user store is away, the answer is
 everyone's."""
+
+
+@dataclass(frozen=True)
+class CompletionQuery:
+    """The query parameters GET /complete and GET /suggest share (all but ``q``, whose
+    rules differ), read by one dependency so that the two stay alike."""
+
+    k: int | None
+    max_words: int | None
+    initials: bool | None
+    layout: bool | None
+    typo: bool | None
+    user: str | None
+
+    def readings(self, settings: Settings) -> Readings:
+        return settings.readings(self.initials, self.layout, self.typo)
+
+
+def _completion_query(
+    k: Annotated[int | None, Query(ge=1, description=f"default {K_DEFAULT}")] = None,
+    max_words: Annotated[int | None, Query(ge=1, description="default 1")] = None,
+    initials: Annotated[bool | None, Query(description=INITIALS_DOC)] = None,
+    layout: Annotated[bool | None, Query(description=LAYOUT_DOC)] = None,
+    typo: Annotated[bool | None, Query(description=TYPO_DOC)] = None,
+    user: Annotated[str | None, Query(pattern=USER_ID, description=USER_DOC)] = None,
+) -> CompletionQuery:
+    return CompletionQuery(k, max_words, initials, layout, typo, user)
+
+
+CompletionQueryDep = Annotated[CompletionQuery, Depends(_completion_query)]
 
 
 def _complete(engine: CompletionEngine, text: str, k: int, max_words: int,
@@ -119,15 +150,10 @@ async def complete(body: Annotated[CompleteRequest, Body(openapi_examples=COMPLE
                                       "be cached (`Cache-Control`), unless a fallback gave it.")
 async def complete_get(
     service: ServiceDep, settings: SettingsDep, users: UsersDep, response: Response,
+    query: CompletionQueryDep,
     q: Annotated[str, Query(description=TEXT_DOC,
                             examples=["영화 너무 재미", "this movie is "])] = "",
-    k: Annotated[int | None, Query(ge=1, description=f"default {K_DEFAULT}")] = None,
-    max_words: Annotated[int | None, Query(ge=1, description="default 1")] = None,
-    initials: Annotated[bool | None, Query(description=INITIALS_DOC)] = None,
-    layout: Annotated[bool | None, Query(description=LAYOUT_DOC)] = None,
-    typo: Annotated[bool | None, Query(description=TYPO_DOC)] = None,
-    user: Annotated[str | None, Query(pattern=USER_ID, description=USER_DOC)] = None,
 ) -> CompleteResponse:
-    return await _answer(service, settings, response, "query", q, k, max_words, cacheable=True,
-                         readings=settings.readings(initials, layout, typo), users=users,
-                         user=user)
+    return await _answer(service, settings, response, "query", q, query.k, query.max_words,
+                         cacheable=True, readings=query.readings(settings), users=users,
+                         user=query.user)

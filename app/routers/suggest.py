@@ -20,17 +20,11 @@ from fastapi.responses import JSONResponse
 from app.deps import ServiceDep, SettingsDep
 from app.errors import field_error
 from app.routers.common import at_most_chars
-from app.routers.complete import _answer
+from app.routers.complete import CompletionQueryDep, _answer
 from app.routers.personal import UsersDep
 from app.schemas import (
     A_WORD,
-    INITIALS_DOC,
-    K_DEFAULT,
-    LAYOUT_DOC,
     MODEL_RESPONSES,
-    TYPO_DOC,
-    USER_DOC,
-    USER_ID,
 )
 from models.completion import split_text
 
@@ -78,23 +72,18 @@ RESPONSES = {200: {"content": {SUGGESTIONS_TYPE: {"schema": SUGGESTIONS_SCHEMA}}
             summary="Suggestions for a search box (OpenSearch JSON)", description=DESCRIPTION)
 async def suggest(
     service: ServiceDep, settings: SettingsDep, users: UsersDep, response: Response,
+    query: CompletionQueryDep,
     q: Annotated[str, Query(min_length=1, description="what the user has typed so far",
                             examples=["나는 밥을 머", "I really liked the mo"],
                             json_schema_extra={"pattern": A_WORD})],
-    k: Annotated[int | None, Query(ge=1, description=f"default {K_DEFAULT}")] = None,
-    max_words: Annotated[int | None, Query(ge=1, description="default 1")] = None,
-    initials: Annotated[bool | None, Query(description=INITIALS_DOC)] = None,
-    layout: Annotated[bool | None, Query(description=LAYOUT_DOC)] = None,
-    typo: Annotated[bool | None, Query(description=TYPO_DOC)] = None,
-    user: Annotated[str | None, Query(pattern=USER_ID, description=USER_DOC)] = None,
 ) -> tuple[str, list[str]]:
     at_most_chars(("query", "q"), q, settings.max_text_chars)
     if not re.search(A_WORD, q):
         raise field_error(("query", "q"), "q has nothing but spaces: type a word first",
                           "string_pattern_mismatch")
-    reply = await _answer(service, settings, response, "query", q, k, max_words,
-                          cacheable=True, readings=settings.readings(initials, layout, typo),
-                          users=users, user=user)
+    reply = await _answer(service, settings, response, "query", q, query.k, query.max_words,
+                          cacheable=True, readings=query.readings(settings), users=users,
+                          user=query.user)
     context = split_text(q)[0]  # or as it was read (typed in English mode, read as Hangul)
     return q, [(context if c.context is None else c.context) + c.text
                for c in reply.completions]
