@@ -33,8 +33,7 @@ import sys
 from itertools import accumulate
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
+# a sibling: python puts the directory of the script it runs first on the path
 from make_sample_corpus import FINAL_RIEUL, final_consonant, write_atomic
 
 SEED = 20240518

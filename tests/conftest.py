@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
+from models.training import TrainOptions, train_ngram_directory
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample_corpus.txt"
 NSMC = ROOT.parent / "shared" / "data" / "nsmc"
-
-sys.path.insert(0, str(ROOT))
-
-from models.training import TrainOptions, train_ngram_directory  # noqa: E402
 
 
 @pytest.fixture(scope="session")
