@@ -126,18 +126,18 @@ def test_a_checkpoint_stores_tied_weights_once_and_ties_them_again(tie, tmp_path
     layer is not written (it is the embedding), and loading ties it back."""
     from safetensors.torch import load_file
 
-    from models.neural_training import load_checkpoint, save_checkpoint
+    from models.neural_training import TrainingProgress, load_checkpoint, save_checkpoint
 
     module = tiny_module("gru", [], tie=tie)
     opt = torch.optim.AdamW(module.parameters())
     path = tmp_path / "checkpoint.safetensors"
-    save_checkpoint(path, module, opt, {"epoch": 1})
+    save_checkpoint(path, module, opt, TrainingProgress(epoch=1))
     save_neural(module, tmp_path / "gru")
     stored = load_file(str(path))
     assert ("model.out.weight" in stored) is not tie
     assert ("out.weight" in load_file(str(tmp_path / "gru" / "model.safetensors"))) is not tie
     again, _, progress = load_checkpoint(path, torch.device("cpu"))
-    assert progress == {"epoch": 1}
+    assert progress == TrainingProgress(epoch=1)
     assert (again.out.weight is again.embed.weight) is tie
     ids = [3, 4, 5, 6]
     np.testing.assert_array_equal(NeuralLM(again.eval()).token_logprobs(ids),
@@ -234,16 +234,16 @@ def test_resume_after_a_kill_continues_from_the_checkpoint(sample_corpus, tmp_pa
     from models.neural_training import load_checkpoint
 
     _, _, progress = load_checkpoint(checkpoint, torch.device("cpu"))
-    assert progress["tokens"] > 0
+    assert progress.tokens > 0
     # two epochs past the checkpoint's: a fast CPU ends several epochs of this small corpus
     # between the first checkpoint and the kill
-    epochs = str(progress["epoch"] + 2)
+    epochs = str(progress.epoch + 2)
     done = subprocess.run([*cmd[:cmd.index("--epochs")], "--epochs", epochs, *cmd[cmd.index(
         "--batch-tokens"):], "--resume"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "already has the tokenizer and n-gram" in done.stdout
     report = read_manifest(out)["models"]["gru"]["report"]
-    assert report["tokens_seen"] > progress["tokens"]
+    assert report["tokens_seen"] > progress.tokens
     assert read_manifest(out)["models"]["gru"]["training"]["weight_decay"] == 0.05
     assert read_manifest(out)["files"]["tokenizer.model"] == ngram_only["files"][
         "tokenizer.model"]
