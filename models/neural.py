@@ -35,11 +35,14 @@ from models.families import NEURAL_FAMILIES
 from models.lm import LanguageModel, Rows, TokenSet, logsumexp_rows
 
 ARCHS = NEURAL_FAMILIES  # the architectures this module builds: every neural family
+# adaptive softmax clusters: the 1000 most frequent pieces, the next 2000, the rest
+DEFAULT_CUTOFFS = (1000, 3000)
 
 
 @dataclass
 class NeuralConfig:
-    """Constructor arguments of a neural model; stored as ``config.json``."""
+    """Constructor arguments of a neural model; stored as ``config.json``. The defaults are
+    the model training gives a large corpus (``models.training.LARGE_CORPUS``)."""
 
     arch: str = "lstm"
     vocab_size: int = 8000
@@ -49,8 +52,8 @@ class NeuralConfig:
     dropout: float = 0.1
     tie_weights: bool = False
     window: int = 4  # previous tokens seen by the window model
-    cutoffs: list[int] = field(default_factory=lambda: [2000, 5000])  # [] = full softmax
-    div_value: float = 4.0
+    cutoffs: list[int] = field(default_factory=lambda: list(DEFAULT_CUTOFFS))  # []: full softmax
+    div_value: float = 4.0  # each adaptive softmax cluster's size shrinks by this factor
     bos_id: int = 1
     eos_id: int = 2
 

@@ -54,7 +54,7 @@ class NeuralTrainConfig:
 
     epochs: int = 10
     max_minutes: float = 60.0
-    batch_tokens: int = 8192
+    batch_tokens: int | None = None  # None: by corpus size (models.training.corpus_sizes)
     max_len: int = 96  # longer sentences are cut for training (scored whole at evaluation)
     lr: float = 3e-3
     weight_decay: float = 0.01
@@ -356,6 +356,8 @@ class _Run:
 
     def __init__(self, model_config: NeuralConfig, config: NeuralTrainConfig,
                  train: TokenStore, checkpoint: Path, resume: bool, show_progress: bool):
+        if not config.batch_tokens:
+            raise ValueError("batch_tokens is not set (models.training sizes it by corpus)")
         self.rank, self.size = world()
         self.device = training_device(config.device, self.size)
         torch.set_num_threads(config.threads or max(1, usable_cpus() // self.size))

@@ -19,7 +19,13 @@ from models.bpc import sentence_chars
 from models.evaluation import bits_per_char, tune_weight
 from models.families import served_family
 from models.lm import LanguageModel
-from models.neural import NeuralConfig, NeuralLM, NeuralLMModule, save_neural
+from models.neural import (
+    DEFAULT_CUTOFFS,
+    NeuralConfig,
+    NeuralLM,
+    NeuralLMModule,
+    save_neural,
+)
 from models.neural_training import NeuralTrainConfig, TokenStore, barrier, train_module, world
 from models.ngram import NgramConfig, NgramModel
 from models.ngram_builder import build_ngram
@@ -215,20 +221,63 @@ def validation_report(directory: Path) -> str:
 
 @dataclass
 class NeuralOptions:
-    """The neural stage of ``scripts/train.py``; None sizes are chosen by corpus size."""
+    """The neural stage of ``scripts/train.py``; the defaults are NeuralConfig's, and a size
+    left None (here, or ``train.batch_tokens``) is chosen by corpus size (``corpus_sizes``)."""
 
-    arch: str = "lstm"
+    arch: str = NeuralConfig.arch
     embed_dim: int | None = None
     hidden_size: int | None = None
-    num_layers: int = 1
-    dropout: float = 0.1
-    window: int = 4
-    cutoffs: list[int] | None = None
-    div_value: float = 4.0  # each adaptive softmax cluster's size shrinks by this factor
+    num_layers: int = NeuralConfig.num_layers
+    dropout: float = NeuralConfig.dropout
+    window: int = NeuralConfig.window
+    cutoffs: list[int] | None = None  # []: a full softmax, its weights tied to the embedding
+    div_value: float = NeuralConfig.div_value
     train: NeuralTrainConfig = field(default_factory=NeuralTrainConfig)
     checkpoint_dir: Path | None = None
     resume: bool = False
     interpolate: bool = True  # tune the weight of a mixture with the n-gram on --valid
+
+
+@dataclass(frozen=True)
+class CorpusSizes:
+    """The sizes a neural model gets where NeuralOptions leaves them None."""
+
+    embed_dim: int
+    hidden_size: int
+    cutoffs: tuple[int, ...]  # (): a full softmax with tied weights
+    batch_tokens: int
+
+
+LARGE_CORPUS_TOKENS = 2_000_000  # tokens an epoch above which a corpus counts as large
+LARGE_CORPUS = CorpusSizes(embed_dim=NeuralConfig.embed_dim, hidden_size=NeuralConfig.hidden_size,
+                           cutoffs=DEFAULT_CUTOFFS, batch_tokens=8192)
+# a smaller model, and more, smaller steps: a small corpus gives few batches an epoch
+SMALL_CORPUS = CorpusSizes(embed_dim=128, hidden_size=256, cutoffs=(), batch_tokens=1024)
+
+
+def corpus_sizes(tokens: int) -> CorpusSizes:
+    """The sizes for a corpus of ``tokens`` tokens an epoch."""
+    return LARGE_CORPUS if tokens > LARGE_CORPUS_TOKENS else SMALL_CORPUS
+
+
+def neural_config(options: NeuralOptions, tokens: int, tok: Tokenizer) -> NeuralConfig:
+    """The model ``options`` ask for on a corpus of ``tokens`` tokens, sizes left None
+    taken from ``corpus_sizes``; the output weights are tied to the embedding unless
+    adaptive softmax cutoffs are asked for (whether or not they fit the vocabulary)."""
+    sizes = corpus_sizes(tokens)
+    cutoffs = list(sizes.cutoffs if options.cutoffs is None else options.cutoffs)
+    return NeuralConfig(arch=options.arch, vocab_size=tok.vocab_size,
+                        embed_dim=options.embed_dim or sizes.embed_dim,
+                        hidden_size=options.hidden_size or sizes.hidden_size,
+                        num_layers=options.num_layers, dropout=options.dropout,
+                        window=options.window, cutoffs=cutoffs, div_value=options.div_value,
+                        tie_weights=not cutoffs, bos_id=tok.bos_id, eos_id=tok.eos_id)
+
+
+def train_config(options: NeuralOptions, tokens: int) -> NeuralTrainConfig:
+    """``options.train`` with its batch size chosen by corpus size where it is None."""
+    return replace(options.train,
+                   batch_tokens=options.train.batch_tokens or corpus_sizes(tokens).batch_tokens)
 
 
 def _store(directory: Path, source: dict[str, Any], make: Any) -> TokenStore:
@@ -264,7 +313,7 @@ def interpolation(neural: LanguageModel, published: Path, tok: Tokenizer, lines:
                                                   "file": Path(source).name}}
 
 
-def train_neural_directory(opts: TrainOptions, nopts: NeuralOptions) -> dict[str, Any]:
+def train_neural_directory(opts: TrainOptions, neural: NeuralOptions) -> dict[str, Any]:
     """Train a neural model on the tokenizer of the published ``opts.out``, then publish the
     directory again with the model added. A checkpoint beside it allows ``resume``."""
     t0 = time.perf_counter()
@@ -272,45 +321,36 @@ def train_neural_directory(opts: TrainOptions, nopts: NeuralOptions) -> dict[str
     manifest = read_manifest(published)
     tok = Tokenizer(published / "tokenizer.model")
     tok_sha = manifest["files"]["tokenizer.model"]
-    arch = nopts.arch
-    ckdir = nopts.checkpoint_dir or opts.out.parent / f".{opts.out.name}.train-{arch}"
-    ckdir.mkdir(parents=True, exist_ok=True)
+    arch = neural.arch
+    checkpoint_dir = neural.checkpoint_dir or opts.out.parent / f".{opts.out.name}.train-{arch}"
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
     corpus_sha = manifest["corpus"]["sha256"]
     lines = manifest["corpus"]["lines"]
     held_out = manifest["corpus"].get("held_out")  # another split is another training text
-    train = _store(ckdir / "train", {"tokenizer": tok_sha, "corpus": corpus_sha} | (
+    train = _store(checkpoint_dir / "train", {"tokenizer": tok_sha, "corpus": corpus_sha} | (
         {"held_out": held_out} if held_out else {}),
                    lambda: encode_corpus(tok, opts.corpus, lines, opts.progress))
     valid, valid_chars = None, 0
     if opts.valid:
-        vlines = sample_lines(opts.valid, opts.valid_lines)
-        valid_chars = sentence_chars(vlines)
-        valid = _store(ckdir / "valid", {"tokenizer": tok_sha, "valid": str(opts.valid),
-                                         "lines": len(vlines)},
-                       lambda: tok.encode_batch(vlines))
-    large = train.num_tokens() > 2_000_000
-    cfg = NeuralConfig(arch=arch, vocab_size=tok.vocab_size,
-                       embed_dim=nopts.embed_dim or (256 if large else 128),
-                       hidden_size=nopts.hidden_size or (512 if large else 256),
-                       num_layers=nopts.num_layers, dropout=nopts.dropout, window=nopts.window,
-                       cutoffs=nopts.cutoffs if nopts.cutoffs is not None else
-                       ([1000, 3000] if large else []), div_value=nopts.div_value,
-                       tie_weights=not (nopts.cutoffs if nopts.cutoffs is not None else large),
-                       bos_id=tok.bos_id, eos_id=tok.eos_id)
+        valid_text = sample_lines(opts.valid, opts.valid_lines)
+        valid_chars = sentence_chars(valid_text)
+        valid = _store(checkpoint_dir / "valid", {"tokenizer": tok_sha, "valid": str(opts.valid),
+                                                  "lines": len(valid_text)},
+                       lambda: tok.encode_batch(valid_text))
+    cfg = neural_config(neural, train.num_tokens(), tok)
+    training = train_config(neural, train.num_tokens())
     params = sum(p.numel() for p in NeuralLMModule(cfg).parameters())
     if world()[0] == 0:
         print(f"{arch}: {cfg.embed_dim}/{cfg.hidden_size}x{cfg.num_layers}, "
               f"{params:,} parameters, {train.num_tokens():,} tokens an epoch", flush=True)
-    if not nopts.train.batch_tokens:  # small corpora need more, smaller steps
-        nopts.train.batch_tokens = 8192 if large else 1024
-    checkpoint = ckdir / "checkpoint.safetensors"
-    module, report = train_module(cfg, nopts.train, train, valid, valid_chars, checkpoint,
-                                  resume=nopts.resume, progress=opts.progress)
+    checkpoint = checkpoint_dir / "checkpoint.safetensors"
+    module, report = train_module(cfg, training, train, valid, valid_chars, checkpoint,
+                                  resume=neural.resume, progress=opts.progress)
     barrier()
     if module is None:  # not rank 0: rank 0 publishes
         return {}
     mix = None
-    if opts.valid and nopts.interpolate:
+    if opts.valid and neural.interpolate:
         mix = interpolation(NeuralLM(module), published, tok,
                             sample_lines(opts.valid, opts.valid_lines), opts.valid)
     writer = ModelWriter(opts.out, base=published)
@@ -318,7 +358,7 @@ def train_neural_directory(opts: TrainOptions, nopts: NeuralOptions) -> dict[str
         save_neural(module, writer.path(arch))
         writer.manifest["models"][arch] = {
             "family": arch, "dir": arch, "config": asdict(module.cfg),
-            "training": asdict(nopts.train), "report": report, "parameters": params,
+            "training": asdict(training), "report": report, "parameters": params,
             "validation": {"bpc": report["valid_bpc"], "lines": opts.valid_lines,
                            "file": Path(opts.valid).name if opts.valid else None},
             "train_seconds": report["seconds"], "bytes": dir_size(writer.dir / arch)}
@@ -328,7 +368,7 @@ def train_neural_directory(opts: TrainOptions, nopts: NeuralOptions) -> dict[str
     except BaseException:
         writer.abandon()
         raise
-    shutil.rmtree(ckdir, ignore_errors=True)  # published: the checkpoint has served
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)  # published: the checkpoint has served
     return {"family": arch, "parameters": params, "bytes": dir_size(opts.out.resolve() / arch),
             "valid_bpc": report["valid_bpc"], "seconds": time.perf_counter() - t0,
             "tokens_per_second": report["tokens_per_second"]}

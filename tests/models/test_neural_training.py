@@ -1,11 +1,12 @@
 """The training policy without training: the learning-rate schedule, the end-of-epoch
-decisions (best model, annealing, early stopping, the time budget), and the progress a
-checkpoint keeps (old checkpoints included)."""
+decisions (best model, annealing, early stopping, the time budget), the progress a
+checkpoint keeps (old checkpoints included), and the sizes chosen by corpus size."""
 
 from __future__ import annotations
 
 import json
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -16,11 +17,21 @@ from models.neural import NeuralConfig, NeuralLMModule
 from models.neural_training import (
     LR_ANNEAL,
     LR_FLOOR,
+    NeuralTrainConfig,
     TrainingProgress,
     learning_rate,
     load_checkpoint,
     run_fraction,
     save_checkpoint,
+)
+from models.training import (
+    LARGE_CORPUS,
+    LARGE_CORPUS_TOKENS,
+    SMALL_CORPUS,
+    NeuralOptions,
+    corpus_sizes,
+    neural_config,
+    train_config,
 )
 
 
@@ -127,3 +138,34 @@ def test_a_checkpoint_of_the_older_progress_dict_still_resumes(tmp_path, lr_scal
     assert progress.lr_scale == (1.0 if lr_scale is None else lr_scale)
     assert (progress.epoch, progress.tokens, progress.best_bpc) == (1, 400, 5.0)
     assert progress.history == old["history"] and progress.seconds == 3.5
+
+
+VOCAB = SimpleNamespace(vocab_size=8000, bos_id=1, eos_id=2)
+
+
+@pytest.mark.parametrize("tokens", [LARGE_CORPUS_TOKENS, LARGE_CORPUS_TOKENS + 1])
+def test_sizes_left_open_are_chosen_by_corpus_size(tokens):
+    sizes = LARGE_CORPUS if tokens > LARGE_CORPUS_TOKENS else SMALL_CORPUS
+    assert corpus_sizes(tokens) == sizes
+    cfg = neural_config(NeuralOptions(arch="gru"), tokens, VOCAB)
+    assert (cfg.embed_dim, cfg.hidden_size, cfg.cutoffs) == (
+        sizes.embed_dim, sizes.hidden_size, list(sizes.cutoffs))
+    assert cfg.tie_weights == (not sizes.cutoffs) and cfg.arch == "gru"
+    assert train_config(NeuralOptions(), tokens).batch_tokens == sizes.batch_tokens
+
+
+def test_sizes_given_are_kept_and_the_options_are_not_changed():
+    options = NeuralOptions(embed_dim=24, hidden_size=48, cutoffs=[],
+                            train=NeuralTrainConfig(epochs=3))
+    cfg = neural_config(options, LARGE_CORPUS_TOKENS * 2, VOCAB)
+    assert (cfg.embed_dim, cfg.hidden_size, cfg.cutoffs, cfg.tie_weights) == (24, 48, [], True)
+    training = train_config(options, LARGE_CORPUS_TOKENS * 2)
+    assert training.batch_tokens == LARGE_CORPUS.batch_tokens and training.epochs == 3
+    assert options.train.batch_tokens is None  # the caller's options are left as they were
+    assert train_config(NeuralOptions(train=NeuralTrainConfig(batch_tokens=300)),
+                        10).batch_tokens == 300
+
+
+def test_cutoffs_asked_for_untie_the_weights_even_where_none_fits_the_vocabulary():
+    cfg = neural_config(NeuralOptions(cutoffs=[9000]), 10, VOCAB)
+    assert cfg.cutoffs == [] and not cfg.tie_weights
