@@ -136,8 +136,7 @@ def train_ngram_directory(opts: TrainOptions) -> dict[str, Any]:
     if lines == 0:
         raise ValueError(f"{opts.corpus}: no text (the corpus has no non-blank line)")
     vocab = opts.vocab_size or default_vocab_size(chars)
-    writer = ModelWriter(opts.out)
-    try:
+    with ModelWriter(opts.out) as writer:  # abandoned unless published
         tconf = TokenizerConfig(vocab_size=vocab)
         if opts.tokenizer:
             shutil.copyfile(opts.tokenizer, writer.path("tokenizer.model"))
@@ -172,9 +171,6 @@ def train_ngram_directory(opts: TrainOptions) -> dict[str, Any]:
             "ngrams": ngram.counts, "validation": figures,
             "train_seconds": round(t_ngram, 1), "bytes": dir_size(writer.dir / "ngram")}
         writer.publish()
-    except BaseException:
-        writer.abandon()
-        raise
     return {"family": "ngram", "parameters": sum(ngram.counts.values()),
             "bytes": writer.manifest["models"]["ngram"]["bytes"],
             "valid_bpc": figures.get("bpc"), "seconds": time.perf_counter() - t0}
@@ -353,8 +349,7 @@ def train_neural_directory(opts: TrainOptions, neural: NeuralOptions) -> dict[st
     if opts.valid and neural.interpolate:
         mix = interpolation(NeuralLM(module), published, tok,
                             sample_lines(opts.valid, opts.valid_lines), opts.valid)
-    writer = ModelWriter(opts.out, base=published)
-    try:
+    with ModelWriter(opts.out, base=published) as writer:  # abandoned unless published
         save_neural(module, writer.path(arch))
         writer.manifest["models"][arch] = {
             "family": arch, "dir": arch, "config": asdict(module.cfg),
@@ -365,9 +360,6 @@ def train_neural_directory(opts: TrainOptions, neural: NeuralOptions) -> dict[st
         if mix:
             writer.manifest["models"][arch]["interpolation"] = mix
         writer.publish()
-    except BaseException:
-        writer.abandon()
-        raise
     shutil.rmtree(checkpoint_dir, ignore_errors=True)  # published: the checkpoint has served
     return {"family": arch, "parameters": params, "bytes": dir_size(opts.out.resolve() / arch),
             "valid_bpc": report["valid_bpc"], "seconds": time.perf_counter() - t0,
