@@ -29,6 +29,7 @@ from models.neural import (
 from models.neural_training import NeuralTrainConfig, TokenStore, barrier, train_module, world
 from models.ngram import NgramConfig, NgramModel
 from models.ngram_builder import build_ngram
+from models.sizing import fit_to_budget
 from models.tokenizer import (
     Tokenizer,
     TokenizerConfig,
@@ -232,6 +233,7 @@ class NeuralOptions:
     checkpoint_dir: Path | None = None
     resume: bool = False
     interpolate: bool = True  # tune the weight of a mixture with the n-gram on --valid
+    fit_budget: bool = False  # the hidden size the time budget can train (models/sizing.py)
 
 
 @dataclass(frozen=True)
@@ -335,11 +337,19 @@ def train_neural_directory(opts: TrainOptions, neural: NeuralOptions) -> dict[st
                        lambda: tok.encode_batch(valid_text))
     cfg = neural_config(neural, train.num_tokens(), tok)
     training = train_config(neural, train.num_tokens())
+    checkpoint = checkpoint_dir / "checkpoint.safetensors"
+    fitted = None  # a resumed run keeps the size its checkpoint was chosen at
+    if neural.fit_budget and not (neural.resume and checkpoint.is_file()):
+        cfg, training, fitted = fit_to_budget(cfg, training, train)
     params = sum(p.numel() for p in NeuralLMModule(cfg).parameters())
     if world()[0] == 0:
+        if fitted:
+            print(f"{arch}: hidden size {fitted.hidden_size} for {training.max_minutes:.1f} "
+                  "minutes; " + ", ".join(
+                      f"{h}: {s:,.0f} tokens/s, {fitted.epochs(h):.2f} epochs"
+                      for h, s in fitted.tokens_per_second.items()), flush=True)
         print(f"{arch}: {cfg.embed_dim}/{cfg.hidden_size}x{cfg.num_layers}, "
               f"{params:,} parameters, {train.num_tokens():,} tokens an epoch", flush=True)
-    checkpoint = checkpoint_dir / "checkpoint.safetensors"
     module, report = train_module(cfg, training, train, valid, valid_chars, checkpoint,
                                   resume=neural.resume, progress=opts.progress)
     barrier()
@@ -359,6 +369,8 @@ def train_neural_directory(opts: TrainOptions, neural: NeuralOptions) -> dict[st
             "train_seconds": report["seconds"], "bytes": dir_size(writer.dir / arch)}
         if mix:
             writer.manifest["models"][arch]["interpolation"] = mix
+        if fitted:
+            writer.manifest["models"][arch]["fit_budget"] = fitted.report()
         writer.publish()
     shutil.rmtree(checkpoint_dir, ignore_errors=True)  # published: the checkpoint has served
     return {"family": arch, "parameters": params, "bytes": dir_size(opts.out.resolve() / arch),

@@ -28,6 +28,7 @@ from models.neural_training import (
     bf16_unsupported_reason,
     init_distributed,
 )
+from models.sizing import MIN_EPOCHS
 from models.training import (
     LARGE_CORPUS,
     LARGE_CORPUS_TOKENS,
@@ -92,6 +93,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     g.add_argument("--epochs", type=int, default=training.epochs)
     g.add_argument("--max-minutes", type=float, default=training.max_minutes,
                    help="training time budget")
+    g.add_argument("--fit-budget", action="store_true",
+                   help="measure a few steps of the hidden size, 3/4 and 1/2 of it, and train "
+                        f"the widest that --max-minutes shows the corpus {MIN_EPOCHS:g} times "
+                        "(the narrowest where none does); the manifest keeps the speeds")
     g.add_argument("--batch-tokens", type=int,
                    help=f"tokens a batch ({by_corpus_size('batch_tokens')})")
     g.add_argument("--lr", type=float, default=training.lr)
@@ -160,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
                                hidden_size=args.hidden_size, num_layers=args.num_layers,
                                dropout=args.dropout, window=args.window, cutoffs=args.cutoffs,
                                div_value=args.div_value, train=training,
-                               checkpoint_dir=args.checkpoint_dir, resume=args.resume)
+                               checkpoint_dir=args.checkpoint_dir, resume=args.resume,
+                               fit_budget=args.fit_budget)
         rows.append(train_neural_directory(opts, neural))
     if rank == 0:
         print(summary_table(rows))
