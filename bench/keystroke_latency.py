@@ -29,7 +29,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from models.batching import StepScheduler  # noqa: E402
 from models.evaluation import sample_sentences, typed_before  # noqa: E402

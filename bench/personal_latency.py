@@ -19,14 +19,12 @@ import http.client
 import json
 import random
 import statistics
-import sys
 import time
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from models import hangul  # noqa: E402
 

@@ -26,8 +26,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from models.lm import TokenSet
 from models.loading import load_model
 from models.personal import PersonalConfig, PersonalModel, adapter, normalise

@@ -28,7 +28,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_BENCH = ROOT.parent / "shared" / "bench"
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(SHARED_BENCH))
 
 from models.evaluation import sample_sentences, typed_before  # noqa: E402

@@ -32,7 +32,6 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from models import hangul  # noqa: E402
 from models.evaluation import typed_before  # noqa: E402

@@ -18,14 +18,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.neural import NeuralConfig, NeuralLMModule, adaptive_nll
 from models.neural_training import bf16_supported

@@ -16,8 +16,6 @@ import termios
 import tty
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from models.artifacts import ModelDirectoryError
 from models.completion import CompletionEngine, split_text
 from models.loading import load_model

@@ -11,8 +11,6 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from models.artifacts import ModelDirectoryError, ModelWriter, read_manifest
 from models.families import served_family
 from models.loading import load_model

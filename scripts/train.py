@@ -17,8 +17,6 @@ from typing import Any
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from models.artifacts import ModelDirectoryError, read_manifest, sha256_file
 from models.neural import ARCHS
 from models.neural_training import (

@@ -71,8 +71,12 @@ def test_every_candidate_is_measured_on_real_steps():
 def test_training_fits_the_budget_and_the_manifest_keeps_the_speeds(sample_corpus, tmp_path):
     from models.artifacts import read_manifest
     from models.neural_training import NeuralTrainConfig
-    from models.training import (NeuralOptions, TrainOptions, train_neural_directory,
-                                 train_ngram_directory)
+    from models.training import (
+        NeuralOptions,
+        TrainOptions,
+        train_neural_directory,
+        train_ngram_directory,
+    )
 
     # the Korean sample corpus; ten hours for one epoch: the requested size sees it twice
     opts = TrainOptions(corpus=sample_corpus, out=tmp_path / "m", order=2, progress=False)
@@ -87,6 +91,6 @@ def test_training_fits_the_budget_and_the_manifest_keeps_the_speeds(sample_corpu
     assert all(m["tokens_per_second"] > 0 and m["epochs_in_budget"] >= MIN_EPOCHS
                for m in fitted["measured"].values())
     # the minutes spent measuring come off the budget the training had
-    assert 0 < fitted["measured_seconds"] and entry["training"]["max_minutes"] == pytest.approx(
+    assert fitted["measured_seconds"] > 0 and entry["training"]["max_minutes"] == pytest.approx(
         600 - fitted["measured_seconds"] / 60, abs=0.01)
     assert entry["report"]["epochs"] == pytest.approx(1.0, abs=0.01)
