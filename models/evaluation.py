@@ -131,16 +131,16 @@ def tune_weight(neural: LanguageModel, ngram: LanguageModel, tok: Tokenizer,
     """The λ that gives the lowest bits per character on ``lines``, and the BPC of the
     neural model, the n-gram and the mixture there."""
     seqs = sentence_ids(tok, lines)
-    na = np.concatenate(neural.token_logprobs_batch(seqs))
-    nb = np.concatenate(ngram.token_logprobs_batch(seqs))
+    neural_lp = np.concatenate(neural.token_logprobs_batch(seqs))  # ln P of each token
+    ngram_lp = np.concatenate(ngram.token_logprobs_batch(seqs))
     # nats over (chars · ln 2), not nats_to_bpc's nats / ln 2 / chars: the figures
     # manifests hold were computed in this order, and stay the same to the last digit
     chars = sentence_chars(lines) * math.log(2)
     grid = np.linspace(0.05, 1.0, 20)
-    bpc = [-interpolate(na, nb, w).sum() / chars for w in grid]
+    bpc = [-interpolate(neural_lp, ngram_lp, w).sum() / chars for w in grid]
     best = int(np.argmin(bpc))
-    return float(grid[best]), {"neural_bpc": float(-na.sum() / chars),
-                               "ngram_bpc": float(-nb.sum() / chars),
+    return float(grid[best]), {"neural_bpc": float(-neural_lp.sum() / chars),
+                               "ngram_bpc": float(-ngram_lp.sum() / chars),
                                "mixture_bpc": float(bpc[best])}
 
 

@@ -24,9 +24,10 @@ from models.lm import LanguageModel, Rows, State, TokenSet
 def interpolate(a: np.ndarray, b: np.ndarray, weight: float,
                 dtype: type = np.float64) -> np.ndarray:
     """ln(λ·e^a + (1 − λ)·e^b) entry by entry, in ``dtype``, for λ = ``weight``. Summed as
-    probabilities: two exp and one log an entry, five to seven times faster than
-    ``np.logaddexp`` over a whole distribution; only where both parts underflow (below
-    about e^-708 in float64, e^-87 in float32) is the sum taken in log space."""
+    probabilities: two exp and one log an entry, faster than ``np.logaddexp`` over a
+    whole distribution (docs/operations.md, "Choices measured"); only where both parts
+    underflow (below about e^-708 in float64, e^-87 in float32) is the sum taken in log
+    space."""
     a, b = np.asarray(a, dtype), np.asarray(b, dtype)
     with np.errstate(divide="ignore", under="ignore"):
         p = np.exp(a)
@@ -79,10 +80,10 @@ class MixtureLM(LanguageModel):
 
     def logprobs(self, states: Sequence[State]) -> np.ndarray:
         """The interpolated next-token log-probabilities, in float32: the neural part's
-        own precision, and a third of float64's time over a whole distribution. Scoring
-        a text (``token_logprobs``) stays in float64. The last ``cache_rows`` rows are
-        kept by state: the next keystroke of a word searches from the same states (a
-        quarter of the rows in typing NSMC sentences key by key)."""
+        own precision, and cheaper than float64 over a whole distribution. Scoring a text
+        (``token_logprobs``) stays in float64. The last ``cache_rows`` rows are kept by
+        state: the next keystroke of a word often searches from the same states
+        (docs/operations.md, "Choices measured", has how often)."""
         rows: list[np.ndarray | None] = [self._rows.recall(s) for s in states]
         todo = [j for j, row in enumerate(rows) if row is None]
         if todo:

@@ -63,7 +63,7 @@ class NgramModel(LanguageModel):
         self.vocab_size, self.bos_id, self.eos_id = vocab_size, bos_id, eos_id
         self.unigram = np.array(arrays["unigram"], dtype=np.float64)  # not a np.memmap
         # plain ndarray views of the memory maps: the same pages, without np.memmap's
-        # per-slice bookkeeping (a third of the time of a distribution)
+        # per-slice bookkeeping (docs/operations.md, "Choices measured")
         self.words = {k: np.asarray(arrays[f"words{k}"]) for k in range(2, self.order + 1)}
         self.probs = {k: np.asarray(arrays[f"probs{k}"]) for k in range(2, self.order + 1)}
         self.offsets = {k: np.asarray(arrays[f"offsets{k}"]) for k in range(1, self.order)}
