@@ -29,9 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from models.artifacts import read_manifest  # noqa: E402
+from models.devices import bf16_supported  # noqa: E402
 from models.evaluation import bits_per_char, evaluate, sample_sentences  # noqa: E402
 from models.loading import load_model  # noqa: E402
-from models.neural_training import NeuralTrainConfig, bf16_supported  # noqa: E402
+from models.neural_training import NeuralTrainConfig  # noqa: E402
 from models.training import (  # noqa: E402
     NeuralOptions,
     TrainOptions,

@@ -23,8 +23,8 @@ import time
 import numpy as np
 import torch
 
+from models.devices import bf16_supported
 from models.neural import NeuralConfig, NeuralLMModule, adaptive_nll
-from models.neural_training import bf16_supported
 
 
 def median_ms(fn, repeat: int) -> float:

@@ -1,17 +1,8 @@
 """Training of the neural models, after the tokenizer and n-gram of the same run.
 
-How a batch is cut: every sentence is its own sequence, as it is scored at
-evaluation (each line from <s>, ending with </s>), so the hidden state never
-leaks from one review into the next. Sentences of similar length are batched
-together up to ``batch_tokens`` tokens, padded at the end; padding is never a
-target::
-
-    input   <s>  나   는   밥  ...  다   pad pad
-    target  나   는   밥   ... 다   </s> pad pad     (pad ignored in the loss)
-
-The token stream is kept as one int32 array plus sentence offsets, written to
-the checkpoint folder and memory-mapped, so a corpus larger than memory only
-costs disk. Checkpoints are one safetensors file (weights, optimizer moments,
+The batches come from ``models/token_store.py`` (every sentence its own sequence,
+similar lengths together), the device and whether bfloat16 pays from
+``models/devices.py``. Checkpoints are one safetensors file (weights, optimizer moments,
 and the ``TrainingProgress`` as JSON metadata) replaced in one rename; ``resume``
 continues from the next batch of the same epoch order.
 
@@ -28,9 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import time
-from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,10 +31,10 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from models.bpc import nats_to_bpc
+from models.devices import pick_device
 from models.neural import NeuralConfig, NeuralLMModule, weights_to_save
 from models.threads import usable_cpus
-
-PAD = 0  # <unk>: never a target in practice, and masked out anyway
+from models.token_store import TokenStore, collate, make_batches
 
 
 @dataclass
@@ -65,83 +54,6 @@ class NeuralTrainConfig:
     device: str = "auto"
     threads: int = 0  # 0: all cores
     bf16: bool = False  # autocast matmuls to bfloat16 (CPUs with AVX512-BF16, GPUs)
-
-
-class TokenStore:
-    """Sentences of token ids as one flat int32 array and offsets, memory-mapped."""
-
-    def __init__(self, directory: Path):
-        self.tokens = np.load(directory / "tokens.npy", mmap_mode="r", allow_pickle=False)
-        self.offsets = np.load(directory / "offsets.npy", allow_pickle=False)
-
-    @staticmethod
-    def write(sentences: Iterable[Sequence[int]], directory: Path) -> TokenStore:
-        """Stream sentences to ``tokens.npy`` / ``offsets.npy`` in ``directory``."""
-        directory.mkdir(parents=True, exist_ok=True)
-        raw = directory / "tokens.bin"
-        offsets = [0]
-        with open(raw, "wb") as f:
-            for ids in sentences:
-                f.write(np.asarray(ids, dtype=np.int32).tobytes())
-                offsets.append(offsets[-1] + len(ids))
-        flat = np.fromfile(raw, dtype=np.int32)
-        np.save(directory / "tokens.npy", flat, allow_pickle=False)
-        np.save(directory / "offsets.npy", np.asarray(offsets, dtype=np.int64),
-                allow_pickle=False)
-        raw.unlink()
-        return TokenStore(directory)
-
-    def __len__(self) -> int:
-        return len(self.offsets) - 1
-
-    def sentence(self, i: int) -> np.ndarray:
-        """Token ids of sentence ``i``."""
-        return self.tokens[self.offsets[i]: self.offsets[i + 1]]
-
-    def num_tokens(self) -> int:
-        """Tokens to predict: every piece plus one </s> per sentence."""
-        return int(self.offsets[-1]) + len(self)
-
-
-def make_batches(store: TokenStore, batch_tokens: int, max_len: int,
-                 rng: np.random.Generator) -> list[np.ndarray]:
-    """Sentence indices grouped by similar length, in a shuffled order."""
-    lengths = np.minimum(np.diff(store.offsets), max_len) + 1
-    order = rng.permutation(len(store))
-    # sort within large shuffled chunks: similar lengths together, still random overall
-    chunk = max(1, 100 * batch_tokens // int(lengths.mean()))
-    batches = []
-    for s in range(0, len(order), chunk):
-        part = order[s:s + chunk]
-        part = part[np.argsort(lengths[part], kind="stable")]
-        start = 0
-        while start < len(part):
-            longest, end = 0, start
-            while end < len(part) and max(longest, lengths[part[end]]) * (end - start + 1) \
-                    <= batch_tokens:
-                longest = max(longest, lengths[part[end]])
-                end += 1
-            end = max(end, start + 1)
-            batches.append(part[start:end])
-            start = end
-    rng.shuffle(batches)
-    return batches
-
-
-def collate(store: TokenStore, idx: Sequence[int], cfg: NeuralConfig,
-            max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(inputs, targets) for a batch of sentences; pad targets are -100."""
-    lead = cfg.window if cfg.arch == "window" else 1
-    sents = [store.sentence(i)[:max_len] for i in idx]
-    width = max(len(s) for s in sents) + 1
-    x = np.full((len(sents), width + lead - 1), PAD, dtype=np.int64)
-    y = np.full((len(sents), width), -100, dtype=np.int64)
-    for b, s in enumerate(sents):
-        x[b, :lead] = cfg.bos_id
-        x[b, lead:lead + len(s)] = s
-        y[b, :len(s)] = s
-        y[b, len(s)] = cfg.eos_id
-    return torch.from_numpy(x), torch.from_numpy(y)
 
 
 def batch_nll(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -184,13 +96,6 @@ def validation_bpc(module: NeuralLMModule, store: TokenStore, chars: int,
         nats += float(batch_nll(module, x.to(device), y.to(device)))
     module.train()
     return nats_to_bpc(nats, chars)
-
-
-def pick_device(name: str) -> torch.device:
-    """``auto``: CUDA when present, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 # The learning-rate schedule: a half cosine from the peak down to LR_FLOOR of it over the
@@ -483,56 +388,3 @@ class _LossMeter:
 
 # oneDNN's instruction sets (ONEDNN_MAX_CPU_ISA) below AVX512_CORE_BF16, the first with
 # bfloat16 instructions: a cap at one of them stands for a CPU without AVX512-BF16 and AMX.
-_ONEDNN_ISAS_WITHOUT_BF16 = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2",
-                                       "AVX512_CORE", "AVX512_CORE_VNNI"})
-_X86 = frozenset({"x86_64", "amd64", "i386", "i686"})
-
-
-def _cpu_has_bf16_instructions() -> bool:
-    """AVX512-BF16 or AMX-BF16, as cpuinfo (through torch) or else /proc/cpuinfo says."""
-    try:
-        caps = torch.cpu.get_capabilities()
-        return bool(caps.get("avx512_bf16") or caps.get("amx_bf16"))
-    except (AttributeError, RuntimeError):
-        try:
-            flags = Path("/proc/cpuinfo").read_text().split()
-        except OSError:
-            return False
-        return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def bf16_unsupported_reason(device: str = "auto") -> str | None:
-    """Why bfloat16 autocast is not for ``device`` here, or None when it is: a CUDA GPU with
-    bfloat16, or a CPU with AVX512-BF16 or AMX. Without them oneDNN cannot create its
-    bfloat16 LSTM primitive ("could not create a primitive descriptor for the LSTM forward
-    propagation primitive", mid-run). Read from the CPU's flags: oneDNN's own check says
-    yes on an AVX512 CPU without them, where it emulates bfloat16 and a training step takes
-    longer than in float32 (1.2x for the GRU, 1.8x for the LSTM, under
-    ONEDNN_MAX_CPU_ISA=AVX512_CORE). ``ONEDNN_MAX_CPU_ISA`` (or ``DNNL_``) below
-    AVX512_CORE_BF16 and ``ATEN_CPU_CAPABILITY`` below avx512 count as their absence: they
-    are how an older CPU is imitated on a newer one."""
-    dev = pick_device(device)
-    if dev.type == "cuda":
-        return None if torch.cuda.is_bf16_supported() else "this CUDA GPU has no bfloat16"
-    if dev.type != "cpu":
-        return f"bfloat16 autocast is only used on CPUs and CUDA GPUs, not {dev.type}"
-    if platform.machine().lower() in _X86:
-        if not _cpu_has_bf16_instructions():
-            return "this CPU has neither AVX512-BF16 nor AMX"
-        for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
-            isa = os.environ.get(name, "").strip().upper()
-            if isa in _ONEDNN_ISAS_WITHOUT_BF16:
-                return f"{name}={isa} keeps oneDNN below AVX512-BF16 and AMX"
-        aten = torch.backends.cpu.get_cpu_capability()
-        if aten in ("DEFAULT", "NO AVX", "AVX2"):
-            return f"PyTorch's CPU kernels run at {aten} (ATEN_CPU_CAPABILITY), below AVX512"
-    try:
-        supported = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        supported = False
-    return None if supported else "oneDNN has no bfloat16 kernels for this CPU"
-
-
-def bf16_supported(device: str = "auto") -> bool:
-    """Whether bfloat16 autocast works, and pays, on ``device`` (``bf16_unsupported_reason``)."""
-    return bf16_unsupported_reason(device) is None

@@ -29,15 +29,9 @@ import torch
 import torch.distributed as dist
 
 from models.neural import NeuralConfig, NeuralLMModule
-from models.neural_training import (
-    NeuralTrainConfig,
-    TokenStore,
-    collate,
-    make_batches,
-    training_device,
-    world,
-)
+from models.neural_training import NeuralTrainConfig, training_device, world
 from models.threads import usable_cpus
+from models.token_store import TokenStore, collate, make_batches
 
 MIN_EPOCHS = 2.0  # passes over the corpus below which a narrower model learns more
 FRACTIONS = (1.0, 0.75, 0.5)  # of the requested hidden size, widest first

@@ -26,10 +26,11 @@ from models.neural import (
     NeuralLMModule,
     save_neural,
 )
-from models.neural_training import NeuralTrainConfig, TokenStore, barrier, train_module, world
+from models.neural_training import NeuralTrainConfig, barrier, train_module, world
 from models.ngram import NgramConfig, NgramModel
 from models.ngram_builder import build_ngram
 from models.sizing import fit_to_budget
+from models.token_store import TokenStore
 from models.tokenizer import (
     Tokenizer,
     TokenizerConfig,

@@ -18,14 +18,9 @@ from typing import Any
 import torch
 
 from models.artifacts import ModelDirectoryError, read_manifest, sha256_file
+from models.devices import bf16_supported, bf16_unsupported_reason
 from models.neural import ARCHS
-from models.neural_training import (
-    NeuralTrainConfig,
-    barrier,
-    bf16_supported,
-    bf16_unsupported_reason,
-    init_distributed,
-)
+from models.neural_training import NeuralTrainConfig, barrier, init_distributed
 from models.sizing import MIN_EPOCHS
 from models.training import (
     LARGE_CORPUS,

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from models.artifacts import ModelDirectoryError, read_manifest
+from models.devices import bf16_supported, bf16_unsupported_reason
 from models.loading import load_model
 from models.neural import (
     ARCHS,
@@ -21,7 +22,6 @@ from models.neural import (
     load_neural,
     save_neural,
 )
-from models.neural_training import bf16_supported, bf16_unsupported_reason
 from tests.conftest import tiny_neural
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -314,7 +314,7 @@ def test_bf16_is_off_under_the_caps_that_imitate_an_older_cpu(env, says):
     """What an AVX2-only CPU (where oneDNN's bf16 LSTM cannot be created) would be told,
     imitated here: each variable alone turns bf16 off, in a fresh process (they are read
     once, when torch loads)."""
-    code = ("from models.neural_training import bf16_unsupported_reason, bf16_supported\n"
+    code = ("from models.devices import bf16_unsupported_reason, bf16_supported\n"
             "print(bf16_supported('cpu'), bf16_unsupported_reason('cpu'))")
     clean = {k: v for k, v in os.environ.items()
              if k not in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")}

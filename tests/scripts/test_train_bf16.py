@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from models.artifacts import read_manifest
-from models.neural_training import bf16_supported
+from models.devices import bf16_supported
 
 ROOT = Path(__file__).resolve().parents[2]
 CAPS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
