@@ -209,6 +209,16 @@ def training_device(name: str, processes: int) -> torch.device:
     return device
 
 
+def distributed(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """``module`` under DistributedDataParallel when torchrun started several ranks (its
+    gradients averaged over them at each backward), else ``module`` itself."""
+    if world()[1] == 1:
+        return module
+    return torch.nn.parallel.DistributedDataParallel(
+        module, device_ids=[device.index] if device.type == "cuda" else None,
+        find_unused_parameters=False)  # adaptive_nll keeps an empty cluster in the graph
+
+
 def shared_clock(seconds: float, tokens: int) -> tuple[float, int]:
     """(seconds, tokens) the same on every rank: the mean of the ranks' clocks and the sum
     of their tokens, so the learning rate and the time budget agree everywhere."""
@@ -272,12 +282,7 @@ class _Run:
         else:
             self.module, opt_state = NeuralLMModule(model_config).to(self.device), None
             self.progress = TrainingProgress()
-        self.model: torch.nn.Module = self.module
-        if self.size > 1:
-            self.model = torch.nn.parallel.DistributedDataParallel(
-                self.module, device_ids=[self.device.index] if self.device.type == "cuda"
-                else None,
-                find_unused_parameters=False)  # adaptive_nll keeps an empty cluster in the graph
+        self.model = distributed(self.module, self.device)
         self.opt = torch.optim.AdamW(self.module.parameters(), lr=config.lr,
                                      weight_decay=config.weight_decay)
         if opt_state:

@@ -29,7 +29,7 @@ import torch
 import torch.distributed as dist
 
 from models.neural import NeuralConfig, NeuralLMModule
-from models.neural_training import NeuralTrainConfig, training_device, world
+from models.neural_training import NeuralTrainConfig, distributed, training_device, world
 from models.threads import usable_cpus
 from models.token_store import TokenStore, collate, make_batches
 
@@ -89,25 +89,30 @@ def choose_hidden(tokens_per_second: dict[int, float], budget_seconds: float,
 def measure_speed(cfg: NeuralConfig, batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
                   lr: float, weight_decay: float, clip: float, bf16: bool,
                   device: torch.device) -> float:
-    """Tokens a second of full training steps (forward, backward, clipping, AdamW) of a
-    fresh model of ``cfg`` on ``batches``: the first is warm-up, the rest are timed."""
+    """Tokens a second of full training steps (forward, backward, clipping, AdamW; under
+    torchrun with the gradients' all-reduce, as in training) of a fresh model of ``cfg``
+    on ``batches``: the first is warm-up, the rest are timed."""
     torch.manual_seed(0)
     module = NeuralLMModule(cfg).to(device).train()
+    model = distributed(module, device)
     opt = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=weight_decay)
+    if not batches:
+        raise ValueError("no batch to measure a training step on")
     tokens, seconds = 0, 0.0
-    for i, (x, y) in enumerate(batches):
+    # the first step pays for allocation and kernel choice: warm-up, then the rest timed
+    for i, (x, y) in enumerate([batches[0], *(batches[1:] or batches[:1])]):
         x, y = x.to(device), y.to(device)
         n = int((y != -100).sum())
         t0 = time.perf_counter()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            nll = module(x, y)
+            nll = model(x, y)
         opt.zero_grad(set_to_none=True)
         (nll / n).backward()
         torch.nn.utils.clip_grad_norm_(module.parameters(), clip)
         opt.step()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        if i:  # the first step pays for allocation and kernel choice
+        if i:
             tokens, seconds = tokens + n, seconds + time.perf_counter() - t0
     return tokens / max(seconds, 1e-9)
 
@@ -142,7 +147,8 @@ def fit_to_budget(cfg: NeuralConfig, config: NeuralTrainConfig, store: TokenStor
     started = time.monotonic()
     order = make_batches(store, config.batch_tokens, config.max_len,
                          np.random.default_rng(config.seed))
-    mine = order[rank::size][:MEASURE_STEPS + 1]
+    # as many batches on every rank (each step's all-reduce needs all of them)
+    mine = order[: len(order) // size * size][rank::size][:MEASURE_STEPS + 1] or order[:1]
     sample = [collate(store, idx, cfg, config.max_len) for idx in mine]
     speeds = measure_candidates(cfg, candidates(cfg.hidden_size), sample, config.lr,
                                 config.weight_decay, config.clip, config.bf16, device)

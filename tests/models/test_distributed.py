@@ -22,7 +22,7 @@ def test_torchrun_two_processes_converge_and_publish_one_directory(sample_corpus
            "--corpus", str(sample_corpus), "--valid", str(sample_corpus), "--valid-lines", "300",
            "--out", str(out), "--order", "3", "--arch", "lstm", "--embed-dim", "32",
            "--hidden-size", "64", "--epochs", "3", "--threads", "1", "--bf16", "off",
-           "--cutoffs", "100", "300", "--div-value", "2", "--no-progress"]
+           "--cutoffs", "100", "300", "--div-value", "2", "--no-progress", "--fit-budget"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("published") == 1 and "(2 processes)" in done.stdout
@@ -32,6 +32,11 @@ def test_torchrun_two_processes_converge_and_publish_one_directory(sample_corpus
     assert report["processes"] == 2
     config = manifest["models"]["lstm"]["config"]  # the adaptive softmax, as asked
     assert config["cutoffs"] == [100, 300] and config["div_value"] == 2
+    # both ranks timed both sizes in step (DDP's all-reduce included); an hour covers the
+    # small corpus many times, so the size asked for stays
+    fitted = manifest["models"]["lstm"]["fit_budget"]
+    assert fitted["hidden_size"] == config["hidden_size"] == 64
+    assert set(fitted["measured"]) == {"64", "32"}
     bpcs = [h["valid_bpc"] for h in report["history"]]
     assert len(bpcs) == 3 and bpcs[-1] < bpcs[0]  # it learns
     versions = [p for p in (tmp_path / ".m.versions").iterdir() if not p.name.startswith("tmp")]
