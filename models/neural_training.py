@@ -209,6 +209,12 @@ def training_device(name: str, processes: int) -> torch.device:
     return device
 
 
+def set_training_threads(threads: int, processes: int) -> None:
+    """Torch's threads for one of ``processes`` training processes: ``threads``, or (0) an
+    equal share of the CPUs this process may use."""
+    torch.set_num_threads(threads or max(1, usable_cpus() // processes))
+
+
 def distributed(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """``module`` under DistributedDataParallel when torchrun started several ranks (its
     gradients averaged over them at each backward), else ``module`` itself."""
@@ -275,7 +281,7 @@ class _Run:
             raise ValueError("batch_tokens is not set (models.training sizes it by corpus)")
         self.rank, self.size = world()
         self.device = training_device(config.device, self.size)
-        torch.set_num_threads(config.threads or max(1, usable_cpus() // self.size))
+        set_training_threads(config.threads, self.size)
         torch.manual_seed(config.seed)
         if resume and checkpoint.is_file():
             self.module, opt_state, self.progress = load_checkpoint(checkpoint, self.device)

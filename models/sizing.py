@@ -29,8 +29,13 @@ import torch
 import torch.distributed as dist
 
 from models.neural import NeuralConfig, NeuralLMModule
-from models.neural_training import NeuralTrainConfig, distributed, training_device, world
-from models.threads import usable_cpus
+from models.neural_training import (
+    NeuralTrainConfig,
+    distributed,
+    set_training_threads,
+    training_device,
+    world,
+)
 from models.token_store import TokenStore, collate, make_batches
 
 MIN_EPOCHS = 2.0  # passes over the corpus below which a narrower model learns more
@@ -125,9 +130,8 @@ def measure_candidates(cfg: NeuralConfig, sizes: Sequence[int],
     measures at once (as they will train, sharing the machine), the slowest counts."""
     speeds = np.array([measure_speed(replace(cfg, hidden_size=h), batches, lr, weight_decay,
                                      clip, bf16, device) for h in sizes], dtype=np.float64)
-    ranks = 1
-    if dist.is_available() and dist.is_initialized():
-        ranks = dist.get_world_size()
+    ranks = world()[1]
+    if ranks > 1:
         box = torch.from_numpy(speeds).to(device if device.type == "cuda" else "cpu")
         dist.all_reduce(box, op=dist.ReduceOp.MIN)
         speeds = box.cpu().numpy()
@@ -143,7 +147,7 @@ def fit_to_budget(cfg: NeuralConfig, config: NeuralTrainConfig, store: TokenStor
         raise ValueError("batch_tokens is not set (models.training sizes it by corpus)")
     rank, size = world()
     device = training_device(config.device, size)
-    torch.set_num_threads(config.threads or max(1, usable_cpus() // size))
+    set_training_threads(config.threads, size)
     started = time.monotonic()
     order = make_batches(store, config.batch_tokens, config.max_len,
                          np.random.default_rng(config.seed))
