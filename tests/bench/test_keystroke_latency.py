@@ -33,9 +33,11 @@ def test_two_models_side_by_side(model_dir, tmp_path):
     assert done.stdout.startswith("33 requests each")  # 11 words, 3 requests each
 
 
-def test_a_model_without_family_is_refused(model_dir):
+def test_a_model_without_family_is_refused(model_dir, sample_corpus):
+    # --file given: the NSMC default may be absent (a clone without ../shared)
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "keystroke_latency.py"),
-                           str(model_dir)], capture_output=True, text=True, timeout=60)
+                           "--file", str(sample_corpus), str(model_dir)],
+                          capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "expected DIR:FAMILY" in done.stderr
 
 
